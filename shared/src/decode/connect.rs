@@ -1,0 +1,2516 @@
+//! Kafka Connect JSON: what `JsonConverter` writes with `schemas.enable=true`,
+//! `{"schema": {...}, "payload": ...}`.
+//!
+//! The schema becomes a [`ColumnType`] ([`column_type`]) and the payload a [`Value`] of that
+//! type. Connect and Debezium logical types (by the schema's `name`) map onto our units:
+//!
+//! | schema | column type | payload |
+//! |---|---|---|
+//! | `int8`/`int16`/`int32`, `int64` | Int32, Int64 | range-checked integer |
+//! | `float32`, `float64` | Float32, Float64 | number, or `"NaN"`/`"Infinity"`/`"-Infinity"` |
+//! | `boolean`, `string`, `bytes` | Boolean, String, Binary | bytes are base64 |
+//! | `array` (`items`) | List | |
+//! | `map` (`keys`, `values`) | Json | object, or array of `[key, value]` pairs; kept as the text of a JSON object |
+//! | `struct` (`fields`) | Struct, in field order | missing fields are null, unknown keys ignored |
+//! | `…connect.data.Decimal` | Decimal(precision, scale) | base64 two's complement, or a JSON number (`decimal.format=NUMERIC`) |
+//! | `…connect.data.Date`, `io.debezium.time.Date` | Date | int32 days |
+//! | `…connect.data.Time`, `io.debezium.time.Time` | Time | int32 ms |
+//! | `io.debezium.time.MicroTime`, `NanoTime` | Time | int64 µs, ns |
+//! | `…connect.data.Timestamp`, `io.debezium.time.Timestamp` | Timestamp | int64 ms (UTC) |
+//! | `io.debezium.time.MicroTimestamp`, `NanoTimestamp` | Timestamp | int64 µs, ns |
+//! | `io.debezium.time.ZonedTimestamp` | Timestamp | ISO-8601 string with offset |
+//! | `io.debezium.data.VariableScaleDecimal` | String | `{scale, value}` → exact decimal text |
+//!
+//! A Decimal whose precision exceeds 38 (or whose scale does not fit) becomes a String holding
+//! the exact decimal text; a negative scale is folded into the unscaled value (scale 0). Any
+//! other name (`ZonedTime`, `Year`, `Json`, `Uuid`, `Enum`, `EnumSet`, `Xml`, `Bits`,
+//! `Interval`, `MicroDuration`, ...) follows its primitive type, and so does a known name on
+//! an unexpected primitive type. A null is accepted for every field, optional or not.
+//!
+//! `"schema": null` is a schema-less record: the payload is converted like plain JSON and
+//! [`Decoded::schema`] is `None`.
+//!
+//! Performance: the payload is converted straight from the JSON tokens, driven by the
+//! compiled schema, with no intermediate tree. Compiled schemas are kept in a small per-thread
+//! cache keyed by the schema's JSON text, so records that share a schema (the usual case in a
+//! batch) compile it once; and when a record has `JsonConverter`'s exact layout
+//! (`{"schema":...,"payload":...}`, no whitespace) and its schema text is cached, the schema
+//! is compared byte for byte instead of being parsed at all. Debezium schemas are often most
+//! of a record's bytes, so this is the main saving. Other layouts (pretty-printed, `payload`
+//! first, extra keys) take the general path, in one pass when `schema` comes first.
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fmt::{self, Write as _};
+use std::rc::Rc;
+
+use base64::Engine as _;
+use serde::Deserialize;
+use serde::de::{
+    self, DeserializeSeed, Deserializer as _, IgnoredAny, MapAccess, SeqAccess, Visitor,
+};
+use serde_json::value::RawValue;
+
+use super::{DecodeError, Decoded};
+use crate::value::{ColumnType, Field, MAX_DECIMAL_PRECISION, Value, write_json_string};
+
+const CONNECT_DECIMAL: &str = "org.apache.kafka.connect.data.Decimal";
+const CONNECT_DATE: &str = "org.apache.kafka.connect.data.Date";
+const CONNECT_TIME: &str = "org.apache.kafka.connect.data.Time";
+const CONNECT_TIMESTAMP: &str = "org.apache.kafka.connect.data.Timestamp";
+const DBZ_DATE: &str = "io.debezium.time.Date";
+const DBZ_TIME: &str = "io.debezium.time.Time";
+const DBZ_MICRO_TIME: &str = "io.debezium.time.MicroTime";
+const DBZ_NANO_TIME: &str = "io.debezium.time.NanoTime";
+const DBZ_TIMESTAMP: &str = "io.debezium.time.Timestamp";
+const DBZ_MICRO_TIMESTAMP: &str = "io.debezium.time.MicroTimestamp";
+const DBZ_NANO_TIMESTAMP: &str = "io.debezium.time.NanoTimestamp";
+const DBZ_ZONED_TIMESTAMP: &str = "io.debezium.time.ZonedTimestamp";
+const DBZ_VARIABLE_SCALE_DECIMAL: &str = "io.debezium.data.VariableScaleDecimal";
+
+/// Largest |scale| accepted for decimals rendered as text: bounds the text's length.
+const MAX_TEXT_SCALE: i64 = 10_000;
+/// Largest two's-complement value (bytes) rendered as decimal text: bounds the work.
+const MAX_BIG_DECIMAL_BYTES: usize = 16 * 1024;
+/// Compiled schemas kept per thread (a batch interleaves key and value schemas, and topics).
+const CACHE_ENTRIES: usize = 16;
+/// Schemas longer than this are compiled per record instead of cached.
+const MAX_CACHED_SCHEMA_LEN: usize = 1 << 20;
+
+/// Base64 as Jackson writes it (standard alphabet); padding is optional when reading.
+const BASE64: base64::engine::GeneralPurpose =
+    base64::engine::general_purpose::STANDARD_PAD_INDIFFERENT;
+
+/// Decodes one Kafka Connect JSON record (`{"schema": ..., "payload": ...}`).
+///
+/// JSON syntax errors give [`DecodeError::Json`]; a missing `schema` or `payload`, a schema
+/// that is not a valid Connect schema, or a payload that does not match its schema give
+/// [`DecodeError::Connect`] naming the field path (e.g. `after.amount: expected base64 bytes
+/// for Decimal, got boolean`).
+pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
+    match decode_known_layout(bytes) {
+        Some(decoded) => Ok(decoded),
+        None => decode_any_layout(bytes),
+    }
+}
+
+/// The fast path for `JsonConverter`'s own layout, `{"schema":S,"payload":P}` with no
+/// whitespace around the keys, when `S` is `null` or byte for byte a schema in the cache:
+/// the schema's text is compared, not parsed, and only `P` is parsed. `None` (nothing
+/// cached, another layout, or any error) sends the record through the general path, which
+/// also gives errors their exact message and position.
+fn decode_known_layout(bytes: &[u8]) -> Option<Decoded> {
+    let rest = bytes.strip_prefix(b"{\"schema\":")?;
+    let (compiled, rest) = match rest.strip_prefix(b"null") {
+        Some(rest) => (None, rest),
+        None => {
+            let (len, compiled) = cached_prefix(rest)?;
+            (Some(compiled), &rest[len..])
+        }
+    };
+    let payload = rest.strip_prefix(b",\"payload\":")?;
+    let payload = payload.trim_ascii_end().strip_suffix(b"}")?;
+    let ctx = Ctx::default();
+    let node = compiled.as_deref().map_or(&ANY, |c| &c.node);
+    // Validating the UTF-8 once is cheaper than string by string.
+    let mut de = serde_json::Deserializer::from_str(std::str::from_utf8(payload).ok()?);
+    let value = Seed::node(node, &ctx).deserialize(&mut de).ok()?;
+    de.end().ok()?;
+    Some(Decoded {
+        value,
+        schema: compiled.map(|c| c.ty.clone()),
+    })
+}
+
+fn decode_any_layout(bytes: &[u8]) -> Result<Decoded, DecodeError> {
+    let ctx = Ctx::default();
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let envelope = (&mut de)
+        .deserialize_any(EnvelopeVisitor { ctx: &ctx })
+        .and_then(|envelope| de.end().map(|()| envelope))
+        .map_err(|e| ctx.error(&e))?;
+    let (schema, payload) = match (envelope.schema, envelope.payload) {
+        (Some(schema), Some(payload)) => (schema, payload),
+        (None, None) => return Err(connect("missing \"schema\" and \"payload\" keys")),
+        (None, Some(_)) => {
+            return Err(connect(
+                "missing \"schema\" key (is the converter's schemas.enable true?)",
+            ));
+        }
+        (Some(_), None) => return Err(connect("missing \"payload\" key")),
+    };
+    let value = match payload {
+        Payload::Done(value) => value,
+        // `payload` came before `schema`: convert it now that the schema is known.
+        Payload::Raw(raw) => {
+            let node = schema.as_deref().map_or(&ANY, |c| &c.node);
+            let mut de = serde_json::Deserializer::from_str(raw.get());
+            Seed {
+                target: Target::Node(node),
+                ctx: &ctx,
+            }
+            .deserialize(&mut de)
+            .map_err(|e| ctx.error(&e))?
+        }
+    };
+    Ok(Decoded {
+        value,
+        schema: schema.map(|c| c.ty.clone()),
+    })
+}
+
+/// The column type of a Connect schema (the value of an envelope's `schema` key).
+pub fn column_type(schema: &serde_json::Value) -> Result<ColumnType, DecodeError> {
+    compile(schema, "schema")
+        .map(|(_, ty)| ty)
+        .map_err(DecodeError::Connect)
+}
+
+fn connect(message: &str) -> DecodeError {
+    DecodeError::Connect(message.to_string())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schemas
+
+/// A schema compiled for converting payloads.
+struct Compiled {
+    node: Node,
+    ty: ColumnType,
+}
+
+/// How one payload value is converted.
+enum Node {
+    /// Schema-less: plain JSON.
+    Any,
+    Int {
+        /// 8, 16, 32 or 64: the declared width, checked on every value.
+        bits: u32,
+        conv: IntConv,
+        /// The logical type's short name, for messages.
+        logical: Option<&'static str>,
+    },
+    Float(&'static str),
+    Bool,
+    Str,
+    Bytes,
+    Decimal(DecimalSpec),
+    ZonedTimestamp,
+    VariableScaleDecimal,
+    Array(Box<Node>),
+    Map(Box<MapSpec>),
+    Struct(StructSpec),
+}
+
+#[derive(Clone, Copy)]
+enum IntConv {
+    Plain,
+    Date,
+    TimeMul(i64),
+    TimeDiv(i64),
+    TimestampMul(i64),
+    TimestampDiv(i64),
+}
+
+#[derive(Clone, Copy)]
+struct DecimalSpec {
+    /// The schema's scale: the one of the payload's unscaled value.
+    scale: i32,
+    /// The column's precision and scale (`scale` clamped at 0, precision grown to hold it).
+    precision: u32,
+    col_scale: i32,
+    /// Precision above 38: kept as exact decimal text.
+    as_text: bool,
+}
+
+struct MapSpec {
+    keys: Node,
+    values: Node,
+    key_ty: ColumnType,
+    value_ty: ColumnType,
+}
+
+struct StructSpec {
+    fields: Box<[(Box<str>, Node)]>,
+    /// Name → position, for wide structs whose payload keys come out of order.
+    index: Option<HashMap<Box<str>, usize>>,
+}
+
+impl StructSpec {
+    fn find(&self, name: &str, hint: usize) -> Option<usize> {
+        if let Some((field, _)) = self.fields.get(hint)
+            && **field == *name
+        {
+            return Some(hint);
+        }
+        match &self.index {
+            Some(index) => index.get(name).copied(),
+            None => self.fields.iter().position(|(field, _)| **field == *name),
+        }
+    }
+}
+
+static ANY: Node = Node::Any;
+
+impl Node {
+    fn describe(&self) -> String {
+        match self {
+            Node::Any => "a JSON value".into(),
+            Node::Int { bits, logical, .. } => match logical {
+                Some(name) => format!("int{bits} for {name}"),
+                None => format!("int{bits}"),
+            },
+            Node::Float(name) => (*name).into(),
+            Node::Bool => "boolean".into(),
+            Node::Str => "string".into(),
+            Node::Bytes => "base64 bytes".into(),
+            Node::Decimal(_) => "base64 bytes for Decimal".into(),
+            Node::ZonedTimestamp => "ISO-8601 string for ZonedTimestamp".into(),
+            Node::VariableScaleDecimal => "{scale, value} for VariableScaleDecimal".into(),
+            Node::Array(_) => "array".into(),
+            Node::Map(_) => "map (object or array of [key, value] pairs)".into(),
+            Node::Struct(_) => "struct (object)".into(),
+        }
+    }
+}
+
+/// Compiles a schema; `path` names it in messages (`schema.after.amount`).
+fn compile(schema: &serde_json::Value, path: &str) -> Result<(Node, ColumnType), String> {
+    let Some(obj) = schema.as_object() else {
+        return Err(format!("{path}: schema is not an object"));
+    };
+    let Some(ty) = obj.get("type").and_then(serde_json::Value::as_str) else {
+        return Err(format!("{path}: schema has no \"type\" string"));
+    };
+    if let Some(name) = obj.get("name").and_then(serde_json::Value::as_str)
+        && let Some(compiled) = compile_logical(ty, name, obj, path)?
+    {
+        return Ok(compiled);
+    }
+    let int = |bits, ty| {
+        let node = Node::Int {
+            bits,
+            conv: IntConv::Plain,
+            logical: None,
+        };
+        Ok((node, ty))
+    };
+    match ty {
+        "int8" => int(8, ColumnType::Int32),
+        "int16" => int(16, ColumnType::Int32),
+        "int32" => int(32, ColumnType::Int32),
+        "int64" => int(64, ColumnType::Int64),
+        "float32" => Ok((Node::Float("float32"), ColumnType::Float32)),
+        "float64" => Ok((Node::Float("float64"), ColumnType::Float64)),
+        "boolean" => Ok((Node::Bool, ColumnType::Boolean)),
+        "string" => Ok((Node::Str, ColumnType::String)),
+        "bytes" => Ok((Node::Bytes, ColumnType::Binary)),
+        "array" => {
+            let items = obj
+                .get("items")
+                .ok_or_else(|| format!("{path}: array schema has no \"items\""))?;
+            let (node, ty) = compile(items, &format!("{path}[]"))?;
+            Ok((Node::Array(Box::new(node)), ColumnType::List(Box::new(ty))))
+        }
+        "map" => {
+            let part = |key: &str| {
+                let schema = obj
+                    .get(key)
+                    .ok_or_else(|| format!("{path}: map schema has no \"{key}\""))?;
+                compile(schema, &format!("{path}{{{key}}}"))
+            };
+            let (keys, key_ty) = part("keys")?;
+            let (values, value_ty) = part("values")?;
+            let spec = MapSpec {
+                keys,
+                values,
+                key_ty,
+                value_ty,
+            };
+            Ok((Node::Map(Box::new(spec)), ColumnType::Json))
+        }
+        "struct" => {
+            let Some(entries) = obj.get("fields").and_then(serde_json::Value::as_array) else {
+                return Err(format!("{path}: struct schema has no \"fields\" array"));
+            };
+            let mut nodes = Vec::with_capacity(entries.len());
+            let mut fields = Vec::with_capacity(entries.len());
+            for (i, entry) in entries.iter().enumerate() {
+                let Some(name) = entry.get("field").and_then(serde_json::Value::as_str) else {
+                    return Err(format!("{path}.fields[{i}]: field has no \"field\" name"));
+                };
+                let (node, ty) = compile(entry, &format!("{path}.{name}"))?;
+                nodes.push((Box::<str>::from(name), node));
+                fields.push(Field::new(name, ty));
+            }
+            let index = (nodes.len() > 16).then(|| {
+                let mut index = HashMap::with_capacity(nodes.len());
+                for (i, (name, _)) in nodes.iter().enumerate() {
+                    index.entry(name.clone()).or_insert(i);
+                }
+                index
+            });
+            let spec = StructSpec {
+                fields: nodes.into_boxed_slice(),
+                index,
+            };
+            Ok((Node::Struct(spec), ColumnType::Struct(fields)))
+        }
+        other => Err(format!("{path}: unknown Connect schema type \"{other}\"")),
+    }
+}
+
+/// The logical type `name` on primitive `ty`, or `None` to follow the primitive type.
+fn compile_logical(
+    ty: &str,
+    name: &str,
+    obj: &serde_json::Map<String, serde_json::Value>,
+    path: &str,
+) -> Result<Option<(Node, ColumnType)>, String> {
+    let int = |bits, conv, logical, column| {
+        let node = Node::Int {
+            bits,
+            conv,
+            logical: Some(logical),
+        };
+        Ok(Some((node, column)))
+    };
+    match (name, ty) {
+        (CONNECT_DECIMAL, "bytes") => compile_decimal(obj, path).map(Some),
+        (CONNECT_DATE | DBZ_DATE, "int32") => int(32, IntConv::Date, "Date", ColumnType::Date),
+        (CONNECT_TIME | DBZ_TIME, "int32") => {
+            int(32, IntConv::TimeMul(1000), "Time", ColumnType::Time)
+        }
+        (DBZ_MICRO_TIME, "int64") => int(64, IntConv::TimeMul(1), "MicroTime", ColumnType::Time),
+        (DBZ_NANO_TIME, "int64") => int(64, IntConv::TimeDiv(1000), "NanoTime", ColumnType::Time),
+        (CONNECT_TIMESTAMP | DBZ_TIMESTAMP, "int64") => int(
+            64,
+            IntConv::TimestampMul(1000),
+            "Timestamp",
+            ColumnType::Timestamp,
+        ),
+        (DBZ_MICRO_TIMESTAMP, "int64") => int(
+            64,
+            IntConv::TimestampMul(1),
+            "MicroTimestamp",
+            ColumnType::Timestamp,
+        ),
+        (DBZ_NANO_TIMESTAMP, "int64") => int(
+            64,
+            IntConv::TimestampDiv(1000),
+            "NanoTimestamp",
+            ColumnType::Timestamp,
+        ),
+        (DBZ_ZONED_TIMESTAMP, "string") => Ok(Some((Node::ZonedTimestamp, ColumnType::Timestamp))),
+        (DBZ_VARIABLE_SCALE_DECIMAL, "struct") => {
+            Ok(Some((Node::VariableScaleDecimal, ColumnType::String)))
+        }
+        _ => Ok(None),
+    }
+}
+
+fn compile_decimal(
+    obj: &serde_json::Map<String, serde_json::Value>,
+    path: &str,
+) -> Result<(Node, ColumnType), String> {
+    let params = obj.get("parameters");
+    let param = |key: &str| -> Option<i64> {
+        match params?.get(key)? {
+            serde_json::Value::String(s) => s.trim().parse().ok(),
+            serde_json::Value::Number(n) => n.as_i64(),
+            _ => None,
+        }
+    };
+    let scale = param("scale")
+        .ok_or_else(|| format!("{path}: Decimal schema has no integer \"scale\" parameter"))?;
+    if scale.abs() > MAX_TEXT_SCALE {
+        return Err(format!("{path}: Decimal scale {scale} is out of range"));
+    }
+    let declared = param("connect.decimal.precision")
+        .filter(|p| *p > 0)
+        .unwrap_or(i64::from(MAX_DECIMAL_PRECISION));
+    // A negative scale is folded into the unscaled value; a scale above the precision grows
+    // the precision (Delta requires 0 <= scale <= precision).
+    let col_scale = scale.max(0);
+    let precision = if scale < 0 {
+        declared.saturating_add(-scale)
+    } else {
+        declared.max(scale)
+    };
+    let as_text = precision > i64::from(MAX_DECIMAL_PRECISION);
+    let spec = DecimalSpec {
+        scale: scale as i32,
+        precision: precision.min(i64::from(MAX_DECIMAL_PRECISION)) as u32,
+        col_scale: col_scale as i32,
+        as_text,
+    };
+    let ty = if as_text {
+        ColumnType::String
+    } else {
+        ColumnType::Decimal {
+            precision: spec.precision as u8,
+            scale: col_scale as i8,
+        }
+    };
+    Ok((Node::Decimal(spec), ty))
+}
+
+thread_local! {
+    /// Raw schema text → compiled schema, most recently used first. A cached text is always
+    /// one complete JSON value, so no cached text is a prefix of another.
+    static CACHE: RefCell<Vec<(Box<[u8]>, Rc<Compiled>)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The first cache entry whose text `matches`, moved to the front: its text length and
+/// compiled schema.
+fn cache_find(matches: impl Fn(&[u8]) -> bool) -> Option<(usize, Rc<Compiled>)> {
+    CACHE.with_borrow_mut(|cache| {
+        let i = cache.iter().position(|(text, _)| matches(text))?;
+        if i > 0 {
+            cache[..=i].rotate_right(1);
+        }
+        let (text, compiled) = &cache[0];
+        Some((text.len(), Rc::clone(compiled)))
+    })
+}
+
+/// The cached schema whose text starts `bytes`.
+fn cached_prefix(bytes: &[u8]) -> Option<(usize, Rc<Compiled>)> {
+    cache_find(|text| bytes.starts_with(text))
+}
+
+/// The compiled schema of the raw schema text, from the cache or compiled now.
+fn compiled(raw: &str) -> Result<Rc<Compiled>, String> {
+    if let Some((_, hit)) = cache_find(|text| text == raw.as_bytes()) {
+        return Ok(hit);
+    }
+    let value: serde_json::Value = serde_json::from_str(raw).map_err(|e| format!("schema: {e}"))?;
+    let (node, ty) = compile(&value, "schema")?;
+    let compiled = Rc::new(Compiled { node, ty });
+    if raw.len() <= MAX_CACHED_SCHEMA_LEN {
+        CACHE.with_borrow_mut(|cache| {
+            cache.truncate(CACHE_ENTRIES - 1);
+            cache.insert(0, (raw.as_bytes().into(), Rc::clone(&compiled)));
+        });
+    }
+    Ok(compiled)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+/// Collects what went wrong while serde unwinds, since its errors are opaque: the visitor that
+/// finds a mismatch records the message, and each enclosing struct or array adds its segment
+/// of the path on the way out. Nothing is allocated unless something fails.
+#[derive(Default)]
+struct Ctx {
+    fail: RefCell<Option<Fail>>,
+}
+
+enum Fail {
+    Envelope(String),
+    /// `path` is innermost first.
+    Payload {
+        path: Vec<Seg>,
+        message: String,
+    },
+}
+
+enum Seg {
+    Field(Box<str>),
+    Index(usize),
+}
+
+impl Ctx {
+    fn payload<E: de::Error>(&self, message: String) -> E {
+        *self.fail.borrow_mut() = Some(Fail::Payload {
+            path: Vec::new(),
+            message,
+        });
+        E::custom("payload does not match its schema")
+    }
+
+    fn envelope<E: de::Error>(&self, message: String) -> E {
+        *self.fail.borrow_mut() = Some(Fail::Envelope(message));
+        E::custom("invalid envelope")
+    }
+
+    fn mismatch<E: de::Error>(&self, node: &Node, got: &str) -> E {
+        self.payload(format!("expected {}, got {got}", node.describe()))
+    }
+
+    /// Adds `seg` to the path of a payload error coming out of `result`.
+    fn at<T, E>(&self, seg: impl FnOnce() -> Seg, result: Result<T, E>) -> Result<T, E> {
+        if result.is_err()
+            && let Some(Fail::Payload { path, .. }) = self.fail.borrow_mut().as_mut()
+        {
+            path.push(seg());
+        }
+        result
+    }
+
+    fn error(&self, e: &serde_json::Error) -> DecodeError {
+        match self.fail.borrow_mut().take() {
+            Some(Fail::Envelope(message)) => DecodeError::Connect(message),
+            Some(Fail::Payload { path, message }) => {
+                DecodeError::Connect(format!("{}: {message}", path_text(&path)))
+            }
+            None => {
+                let detail = strip_position(e);
+                match e.classify() {
+                    serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                        DecodeError::Json {
+                            line: e.line(),
+                            column: e.column(),
+                            detail,
+                        }
+                    }
+                    serde_json::error::Category::Data => DecodeError::Connect(detail),
+                    serde_json::error::Category::Io => DecodeError::Other(detail),
+                }
+            }
+        }
+    }
+}
+
+fn strip_position(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    match text.strip_suffix(&suffix) {
+        Some(detail) => detail.to_string(),
+        None => text,
+    }
+}
+
+fn path_text(path: &[Seg]) -> String {
+    let mut out = String::new();
+    for seg in path.iter().rev() {
+        match seg {
+            Seg::Field(name) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(name);
+            }
+            Seg::Index(i) => {
+                if out.is_empty() {
+                    out.push_str("payload");
+                }
+                let _ = write!(out, "[{i}]");
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push_str("payload");
+    }
+    out
+}
+
+fn json_kind(raw: &str) -> &'static str {
+    match raw.as_bytes().first() {
+        Some(b'{') => "object",
+        Some(b'[') => "array",
+        Some(b'"') => "string",
+        Some(b't' | b'f') => "boolean",
+        Some(b'n') => "null",
+        _ => "number",
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The envelope
+
+struct Envelope<'de> {
+    /// `Some(None)`: `"schema": null`.
+    schema: Option<Option<Rc<Compiled>>>,
+    payload: Option<Payload<'de>>,
+}
+
+enum Payload<'de> {
+    Done(Value),
+    Raw(&'de RawValue),
+}
+
+struct EnvelopeVisitor<'c> {
+    ctx: &'c Ctx,
+}
+
+impl<'de> Visitor<'de> for EnvelopeVisitor<'_> {
+    type Value = Envelope<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a Kafka Connect JSON object with \"schema\" and \"payload\"")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let ctx = self.ctx;
+        let mut envelope = Envelope {
+            schema: None,
+            payload: None,
+        };
+        while let Some(Key(key)) = map.next_key()? {
+            match &*key {
+                "schema" if envelope.schema.is_none() => {
+                    let raw: &'de RawValue = map.next_value()?;
+                    let text = raw.get().trim();
+                    let schema = match json_kind(text) {
+                        "null" => None,
+                        "object" => Some(compiled(text).map_err(|m| ctx.envelope(m))?),
+                        other => {
+                            let message = format!("\"schema\" is not an object (got {other})");
+                            return Err(ctx.envelope(message));
+                        }
+                    };
+                    envelope.schema = Some(schema);
+                }
+                "payload" if envelope.payload.is_none() => {
+                    envelope.payload = Some(match &envelope.schema {
+                        Some(schema) => {
+                            let node = schema.as_deref().map_or(&ANY, |c| &c.node);
+                            let target = Target::Node(node);
+                            Payload::Done(map.next_value_seed(Seed { target, ctx })?)
+                        }
+                        None => Payload::Raw(map.next_value()?),
+                    });
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(envelope)
+    }
+}
+
+/// A map key, borrowed from the input when it has no escapes.
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string key")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Payloads
+
+#[derive(Clone, Copy)]
+enum Target<'a> {
+    Node(&'a Node),
+    /// One `[key, value]` entry of a map sent as an array of pairs; yields a 2-element list.
+    Pair(&'a MapSpec),
+}
+
+/// Converts one payload value, driven by its schema node.
+#[derive(Clone, Copy)]
+struct Seed<'a> {
+    target: Target<'a>,
+    ctx: &'a Ctx,
+}
+
+impl<'a> Seed<'a> {
+    fn node(node: &'a Node, ctx: &'a Ctx) -> Self {
+        Seed {
+            target: Target::Node(node),
+            ctx,
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Seed<'_> {
+    type Value = Value;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        if let Target::Node(Node::Decimal(spec)) = self.target {
+            // The raw text keeps a NUMERIC-format decimal exact.
+            let raw: &'de RawValue = Deserialize::deserialize(deserializer)?;
+            return decimal_from_json(spec, raw.get().trim()).map_err(|m| self.ctx.payload(m));
+        }
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Seed<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self.target {
+            Target::Node(node) => f.write_str(&node.describe()),
+            Target::Pair(_) => f.write_str("a [key, value] pair"),
+        }
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+        match self.target {
+            Target::Node(_) => Ok(Value::Null),
+            Target::Pair(_) => Err(self.mismatch("null")),
+        }
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Value, E> {
+        self.visit_unit()
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
+        match self.target {
+            Target::Node(Node::Any | Node::Bool) => Ok(Value::Bool(v)),
+            _ => Err(self.mismatch("boolean")),
+        }
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
+        match self.target {
+            Target::Node(Node::Any) => Ok(Value::Int(v)),
+            Target::Node(Node::Float(_)) => Ok(Value::Float(v as f64)),
+            Target::Node(node @ Node::Int { bits, conv, .. }) => {
+                let fits = match bits {
+                    8 => i8::try_from(v).is_ok(),
+                    16 => i16::try_from(v).is_ok(),
+                    32 => i32::try_from(v).is_ok(),
+                    _ => true,
+                };
+                let out_of_range = || {
+                    self.ctx
+                        .payload(format!("integer {v} out of range for {}", node.describe()))
+                };
+                if !fits {
+                    return Err(out_of_range());
+                }
+                Ok(match *conv {
+                    IntConv::Plain => Value::Int(v),
+                    IntConv::Date => Value::Date(v as i32),
+                    IntConv::TimeMul(m) => Value::Time(v.checked_mul(m).ok_or_else(out_of_range)?),
+                    IntConv::TimeDiv(d) => Value::Time(v.div_euclid(d)),
+                    IntConv::TimestampMul(m) => {
+                        Value::Timestamp(v.checked_mul(m).ok_or_else(out_of_range)?)
+                    }
+                    IntConv::TimestampDiv(d) => Value::Timestamp(v.div_euclid(d)),
+                })
+            }
+            _ => Err(self.mismatch("number")),
+        }
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+        if let Ok(v) = i64::try_from(v) {
+            return self.visit_i64(v);
+        }
+        match self.target {
+            // Past i64: keep it exact as a decimal with scale 0.
+            Target::Node(Node::Any) => Ok(Value::Decimal(i128::from(v))),
+            Target::Node(Node::Float(_)) => Ok(Value::Float(v as f64)),
+            Target::Node(node @ Node::Int { .. }) => Err(self
+                .ctx
+                .payload(format!("integer {v} out of range for {}", node.describe()))),
+            _ => Err(self.mismatch("number")),
+        }
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        match self.target {
+            Target::Node(Node::Any | Node::Float(_)) => Ok(Value::Float(v)),
+            Target::Node(Node::Int { .. }) => Err(self.mismatch("non-integer number")),
+            _ => Err(self.mismatch("number")),
+        }
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+        match self.target {
+            Target::Node(Node::Any | Node::Str) => Ok(Value::String(v.into())),
+            Target::Node(Node::Bytes) => match BASE64.decode(v) {
+                Ok(bytes) => Ok(Value::Bytes(bytes.into_boxed_slice())),
+                Err(e) => Err(self.ctx.payload(format!("invalid base64 for bytes: {e}"))),
+            },
+            Target::Node(Node::ZonedTimestamp) => match parse_zoned_timestamp(v) {
+                Some(micros) => Ok(Value::Timestamp(micros)),
+                None => Err(self.ctx.payload(format!(
+                    "invalid ISO-8601 timestamp with offset for ZonedTimestamp: {v:?}"
+                ))),
+            },
+            // Jackson quotes non-finite numbers.
+            Target::Node(Node::Float(_)) => match v {
+                "NaN" => Ok(Value::Float(f64::NAN)),
+                "Infinity" => Ok(Value::Float(f64::INFINITY)),
+                "-Infinity" => Ok(Value::Float(f64::NEG_INFINITY)),
+                _ => Err(self.mismatch("string")),
+            },
+            _ => Err(self.mismatch("string")),
+        }
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let ctx = self.ctx;
+        match self.target {
+            Target::Node(Node::Any) => {
+                let mut items = Vec::new();
+                while let Some(item) =
+                    ctx.at(|| Seg::Index(items.len()), seq.next_element_seed(self))?
+                {
+                    items.push(item);
+                }
+                Ok(Value::List(items))
+            }
+            Target::Node(Node::Array(item)) => {
+                let seed = Seed::node(item, ctx);
+                let mut items = Vec::new();
+                while let Some(item) =
+                    ctx.at(|| Seg::Index(items.len()), seq.next_element_seed(seed))?
+                {
+                    items.push(item);
+                }
+                Ok(Value::List(items))
+            }
+            Target::Node(Node::Map(spec)) => {
+                let seed = Seed {
+                    target: Target::Pair(spec),
+                    ctx,
+                };
+                let mut out = String::from("{");
+                let mut i = 0;
+                while let Some(pair) = ctx.at(|| Seg::Index(i), seq.next_element_seed(seed))? {
+                    let Value::List(mut pair) = pair else {
+                        return Err(ctx.payload("map entry is not a [key, value] pair".into()));
+                    };
+                    let (Some(value), Some(key)) = (pair.pop(), pair.pop()) else {
+                        return Err(ctx.payload("map entry is not a [key, value] pair".into()));
+                    };
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write_json_string(&key.to_text(Some(&spec.key_ty)), &mut out);
+                    out.push(':');
+                    value.write_json(Some(&spec.value_ty), &mut out);
+                    i += 1;
+                }
+                out.push('}');
+                Ok(Value::String(out.into()))
+            }
+            Target::Pair(spec) => {
+                let key = ctx.at(
+                    || Seg::Index(0),
+                    seq.next_element_seed(Seed::node(&spec.keys, ctx)),
+                )?;
+                let value = ctx.at(
+                    || Seg::Index(1),
+                    seq.next_element_seed(Seed::node(&spec.values, ctx)),
+                )?;
+                let (Some(key), Some(value)) = (key, value) else {
+                    return Err(ctx.payload("map entry has fewer than 2 elements".into()));
+                };
+                if seq.next_element::<IgnoredAny>()?.is_some() {
+                    return Err(ctx.payload("map entry has more than 2 elements".into()));
+                }
+                Ok(Value::List(vec![key, value]))
+            }
+            _ => Err(self.mismatch("array")),
+        }
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let ctx = self.ctx;
+        match self.target {
+            Target::Node(Node::Struct(spec)) => {
+                let mut out: Vec<(Box<str>, Value)> = spec
+                    .fields
+                    .iter()
+                    .map(|(name, _)| (name.clone(), Value::Null))
+                    .collect();
+                let mut hint = 0;
+                while let Some(Key(key)) = map.next_key()? {
+                    let Some(i) = spec.find(&key, hint) else {
+                        // Like JsonConverter: keys the schema does not declare are skipped.
+                        map.next_value::<IgnoredAny>()?;
+                        continue;
+                    };
+                    let (name, node) = &spec.fields[i];
+                    let value = map.next_value_seed(Seed::node(node, ctx));
+                    out[i].1 = ctx.at(|| Seg::Field(name.clone()), value)?;
+                    hint = i + 1;
+                }
+                Ok(Value::Struct(out))
+            }
+            Target::Node(Node::Any) => any_object(map, ctx),
+            Target::Node(Node::Map(spec)) => {
+                let mut out = String::from("{");
+                while let Some(Key(key)) = map.next_key()? {
+                    let value = map.next_value_seed(Seed::node(&spec.values, ctx));
+                    let value = ctx.at(|| Seg::Field(key.as_ref().into()), value)?;
+                    if out.len() > 1 {
+                        out.push(',');
+                    }
+                    write_json_string(&key, &mut out);
+                    out.push(':');
+                    value.write_json(Some(&spec.value_ty), &mut out);
+                }
+                out.push('}');
+                Ok(Value::String(out.into()))
+            }
+            Target::Node(Node::VariableScaleDecimal) => variable_scale_decimal(map, ctx),
+            _ => Err(self.mismatch("object")),
+        }
+    }
+}
+
+impl Seed<'_> {
+    fn mismatch<E: de::Error>(&self, got: &str) -> E {
+        match self.target {
+            Target::Node(node) => self.ctx.mismatch(node, got),
+            Target::Pair(_) => self
+                .ctx
+                .payload(format!("expected a [key, value] map entry, got {got}")),
+        }
+    }
+}
+
+/// A schema-less object: a struct in document order; a repeated key keeps its last value.
+fn any_object<'de, A: MapAccess<'de>>(mut map: A, ctx: &Ctx) -> Result<Value, A::Error> {
+    let mut out: Vec<(Box<str>, Value)> = Vec::new();
+    let mut index: Option<HashMap<Box<str>, usize>> = None;
+    while let Some(Key(key)) = map.next_key()? {
+        let value = map.next_value_seed(Seed::node(&ANY, ctx));
+        let value = ctx.at(|| Seg::Field(key.as_ref().into()), value)?;
+        let existing = match &index {
+            Some(index) => index.get(&*key).copied(),
+            None => out.iter().position(|(name, _)| **name == *key),
+        };
+        if let Some(i) = existing {
+            out[i].1 = value;
+            continue;
+        }
+        let name: Box<str> = key.into();
+        if let Some(index) = &mut index {
+            index.insert(name.clone(), out.len());
+        }
+        out.push((name, value));
+        if index.is_none() && out.len() > 32 {
+            let built = out
+                .iter()
+                .enumerate()
+                .map(|(i, (name, _))| (name.clone(), i));
+            index = Some(built.collect());
+        }
+    }
+    Ok(Value::Struct(out))
+}
+
+/// Debezium's `VariableScaleDecimal`, `{"scale": int32, "value": base64}`, as exact text.
+fn variable_scale_decimal<'de, A: MapAccess<'de>>(
+    mut map: A,
+    ctx: &Ctx,
+) -> Result<Value, A::Error> {
+    let scale_node = Node::Int {
+        bits: 32,
+        conv: IntConv::Plain,
+        logical: None,
+    };
+    let mut scale = None;
+    let mut bytes = None;
+    while let Some(Key(key)) = map.next_key()? {
+        match &*key {
+            "scale" => {
+                let value = map.next_value_seed(Seed::node(&scale_node, ctx));
+                scale = ctx.at(|| Seg::Field("scale".into()), value)?.as_i64();
+            }
+            "value" => {
+                let value = map.next_value_seed(Seed::node(&Node::Bytes, ctx));
+                if let Value::Bytes(b) = ctx.at(|| Seg::Field("value".into()), value)? {
+                    bytes = Some(b);
+                }
+            }
+            _ => {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+    }
+    match (scale, bytes) {
+        (_, None) => Ok(Value::Null),
+        (None, Some(_)) => Err(ctx.payload("VariableScaleDecimal has no scale".into())),
+        (Some(scale), Some(bytes)) => {
+            if scale.abs() > MAX_TEXT_SCALE {
+                let message = format!("VariableScaleDecimal scale {scale} is out of range");
+                return Err(ctx.payload(message));
+            }
+            let text = decimal_text(&bytes, scale as i32).map_err(|m| ctx.payload(m))?;
+            Ok(Value::String(text.into()))
+        }
+    }
+}
+
+/// A Connect Decimal from its raw JSON: base64 of the unscaled two's-complement value, or a
+/// plain JSON number (`decimal.format=NUMERIC`), or null.
+fn decimal_from_json(spec: &DecimalSpec, raw: &str) -> Result<Value, String> {
+    match json_kind(raw) {
+        "null" => Ok(Value::Null),
+        "string" => {
+            let text: Cow<str> = if raw.contains('\\') {
+                Cow::Owned(serde_json::from_str::<String>(raw).map_err(|e| e.to_string())?)
+            } else {
+                Cow::Borrowed(raw.get(1..raw.len().saturating_sub(1)).unwrap_or_default())
+            };
+            let bytes = BASE64
+                .decode(text.as_bytes())
+                .map_err(|e| format!("invalid base64 for Decimal: {e}"))?;
+            if bytes.is_empty() {
+                return Err("empty bytes for Decimal".into());
+            }
+            if spec.as_text {
+                return decimal_text(&bytes, spec.scale).map(|t| Value::String(t.into()));
+            }
+            let unscaled = i128_from_be(&bytes).ok_or_else(|| {
+                format!("Decimal value does not fit precision {}", spec.precision)
+            })?;
+            let shift = (spec.col_scale - spec.scale) as u32;
+            let unscaled = 10i128
+                .checked_pow(shift)
+                .and_then(|m| unscaled.checked_mul(m))
+                .ok_or_else(|| {
+                    format!("Decimal value does not fit precision {}", spec.precision)
+                })?;
+            check_precision(unscaled, spec.precision)
+        }
+        "number" => {
+            let number = parse_number(raw).ok_or_else(|| format!("invalid number {raw}"))?;
+            if spec.as_text {
+                return Ok(Value::String(number.text().into()));
+            }
+            number
+                .unscaled(spec.col_scale)
+                .ok_or_else(|| {
+                    format!(
+                        "Decimal value {raw} does not fit DECIMAL({},{})",
+                        spec.precision, spec.col_scale
+                    )
+                })
+                .and_then(|unscaled| check_precision(unscaled, spec.precision))
+        }
+        other => Err(format!("expected base64 bytes for Decimal, got {other}")),
+    }
+}
+
+fn check_precision(unscaled: i128, precision: u32) -> Result<Value, String> {
+    match 10i128.checked_pow(precision) {
+        Some(limit) if unscaled.unsigned_abs() >= limit.unsigned_abs() => Err(format!(
+            "Decimal value has more than {precision} digits (the schema's precision)"
+        )),
+        _ => Ok(Value::Decimal(unscaled)),
+    }
+}
+
+/// A big-endian two's-complement integer as `i128`, if it fits.
+fn i128_from_be(bytes: &[u8]) -> Option<i128> {
+    let first = *bytes.first()?;
+    let negative = first & 0x80 != 0;
+    let pad = if negative { 0xff } else { 0x00 };
+    // Redundant sign-extension bytes may precede the value.
+    let mut start = 0;
+    while bytes.len() - start > 16 && bytes[start] == pad {
+        start += 1;
+    }
+    let bytes = &bytes[start..];
+    if bytes.len() > 16 || (bytes[0] & 0x80 != 0) != negative {
+        return None;
+    }
+    let mut value: i128 = if negative { -1 } else { 0 };
+    for &b in bytes {
+        value = (value << 8) | i128::from(b);
+    }
+    Some(value)
+}
+
+/// Exact decimal text of a big-endian two's-complement unscaled value of any length.
+fn decimal_text(bytes: &[u8], scale: i32) -> Result<String, String> {
+    if bytes.is_empty() {
+        return Err("empty bytes for a decimal value".into());
+    }
+    if bytes.len() > MAX_BIG_DECIMAL_BYTES {
+        return Err(format!(
+            "decimal value of {} bytes is too long",
+            bytes.len()
+        ));
+    }
+    if let Some(v) = i128_from_be(bytes) {
+        return Ok(place_point(v < 0, &v.unsigned_abs().to_string(), scale));
+    }
+    let negative = bytes[0] & 0x80 != 0;
+    // Magnitude: for a negative value, invert and add one.
+    let mut magnitude: Vec<u8> = if negative {
+        bytes.iter().map(|b| !b).collect()
+    } else {
+        bytes.to_vec()
+    };
+    if negative {
+        for b in magnitude.iter_mut().rev() {
+            let (sum, carry) = b.overflowing_add(1);
+            *b = sum;
+            if !carry {
+                break;
+            }
+        }
+    }
+    // Big-endian u32 limbs, then repeated division by 10^9.
+    let mut limbs: Vec<u32> = Vec::with_capacity(magnitude.len() / 4 + 1);
+    let head = magnitude.len() % 4;
+    if head > 0 {
+        limbs.push(
+            magnitude[..head]
+                .iter()
+                .fold(0, |acc, &b| (acc << 8) | u32::from(b)),
+        );
+    }
+    for chunk in magnitude[head..].chunks(4) {
+        limbs.push(chunk.iter().fold(0, |acc, &b| (acc << 8) | u32::from(b)));
+    }
+    let mut chunks: Vec<u32> = Vec::new();
+    while limbs.iter().any(|&l| l != 0) {
+        let mut rem: u64 = 0;
+        for limb in limbs.iter_mut() {
+            let cur = (rem << 32) | u64::from(*limb);
+            *limb = (cur / 1_000_000_000) as u32;
+            rem = cur % 1_000_000_000;
+        }
+        chunks.push(rem as u32);
+        let zeros = limbs.iter().take_while(|&&l| l == 0).count();
+        limbs.drain(..zeros);
+    }
+    let mut digits = String::with_capacity(chunks.len() * 9);
+    for (i, chunk) in chunks.iter().rev().enumerate() {
+        if i == 0 {
+            let _ = write!(digits, "{chunk}");
+        } else {
+            let _ = write!(digits, "{chunk:09}");
+        }
+    }
+    if digits.is_empty() {
+        digits.push('0');
+    }
+    Ok(place_point(negative, &digits, scale))
+}
+
+/// `digits × 10^-scale` as plain decimal text; `digits` has no sign and no leading zeros.
+fn place_point(negative: bool, digits: &str, scale: i32) -> String {
+    let zero = digits.bytes().all(|b| b == b'0');
+    let mut out = String::with_capacity(digits.len() + scale.unsigned_abs() as usize + 3);
+    if negative && !zero {
+        out.push('-');
+    }
+    if scale <= 0 {
+        out.push_str(digits);
+        if !zero {
+            out.extend(std::iter::repeat_n('0', scale.unsigned_abs() as usize));
+        }
+        return out;
+    }
+    let scale = scale as usize;
+    if digits.len() <= scale {
+        out.push_str("0.");
+        out.extend(std::iter::repeat_n('0', scale - digits.len()));
+        out.push_str(digits);
+    } else {
+        let (int_part, frac_part) = digits.split_at(digits.len() - scale);
+        out.push_str(int_part);
+        out.push('.');
+        out.push_str(frac_part);
+    }
+    out
+}
+
+/// A JSON number as `digits × 10^exponent`.
+struct Number<'a> {
+    negative: bool,
+    int: &'a str,
+    frac: &'a str,
+    exponent: i64,
+}
+
+fn parse_number(raw: &str) -> Option<Number<'_>> {
+    let (negative, rest) = match raw.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, raw),
+    };
+    let mantissa_end = rest.find(['e', 'E']).unwrap_or(rest.len());
+    let (mantissa, exp) = rest.split_at(mantissa_end);
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits_ok = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if int.is_empty() || !digits_ok(int) || !digits_ok(frac) {
+        return None;
+    }
+    let exponent = if exp.is_empty() {
+        0
+    } else {
+        exp.get(1..)?.parse::<i64>().ok()?
+    };
+    if exponent.abs() > MAX_TEXT_SCALE {
+        return None;
+    }
+    Some(Number {
+        negative,
+        int,
+        frac,
+        exponent,
+    })
+}
+
+impl Number<'_> {
+    /// The significant digits and the power of ten they are multiplied by.
+    fn digits(&self) -> (String, i64) {
+        let mut digits = String::with_capacity(self.int.len() + self.frac.len());
+        digits.push_str(self.int);
+        digits.push_str(self.frac);
+        let trimmed = digits.trim_start_matches('0');
+        let digits = if trimmed.is_empty() { "0" } else { trimmed };
+        (digits.to_string(), self.exponent - self.frac.len() as i64)
+    }
+
+    /// Plain decimal text (no exponent).
+    fn text(&self) -> String {
+        let (digits, exponent) = self.digits();
+        place_point(self.negative, &digits, -exponent as i32)
+    }
+
+    /// The unscaled value at `scale`, if exact and within `i128`.
+    fn unscaled(&self, scale: i32) -> Option<i128> {
+        let (digits, exponent) = self.digits();
+        let shift = exponent + i64::from(scale);
+        let digits = if shift >= 0 {
+            digits.as_str()
+        } else {
+            // Digits below the scale must be zeros.
+            let cut = digits.len().saturating_sub(shift.unsigned_abs() as usize);
+            let (kept, dropped) = digits.split_at(cut);
+            if dropped.bytes().any(|b| b != b'0') {
+                return None;
+            }
+            if kept.is_empty() { "0" } else { kept }
+        };
+        let mut value: i128 = 0;
+        for b in digits.bytes() {
+            value = value.checked_mul(10)?.checked_add(i128::from(b - b'0'))?;
+        }
+        if shift > 0 && value != 0 {
+            value = value.checked_mul(10i128.checked_pow(u32::try_from(shift).ok()?)?)?;
+        }
+        Some(if self.negative { -value } else { value })
+    }
+}
+
+/// Debezium `ZonedTimestamp` text (ISO-8601 with an offset) as UTC microseconds.
+fn parse_zoned_timestamp(s: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .or_else(|_| chrono::DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%:z"))
+        .or_else(|_| chrono::DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z"))
+        .ok()
+        .map(|d| d.timestamp_micros())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const ALL_TYPES: &str = include_str!("../../tests/fixtures/connect/all_types.json");
+    const PG_UPDATE: &str =
+        include_str!("../../tests/fixtures/connect/debezium_postgres_update.json");
+    const PG_DELETE: &str =
+        include_str!("../../tests/fixtures/connect/debezium_postgres_delete.json");
+
+    fn ok(json: &str) -> Decoded {
+        match decode(json.as_bytes()) {
+            Ok(decoded) => decoded,
+            Err(e) => panic!("{json}: {e}"),
+        }
+    }
+
+    fn connect_error(json: &str) -> String {
+        match decode(json.as_bytes()) {
+            Err(DecodeError::Connect(message)) => message,
+            other => panic!("{json}: expected a Connect error, got {other:?}"),
+        }
+    }
+
+    /// An envelope whose schema is a struct `after` holding one field `f` of `field_schema`.
+    fn in_after(field_schema: &str, value: &str) -> String {
+        format!(
+            r#"{{"schema":{{"type":"struct","fields":[{{"type":"struct","optional":true,"field":"after","fields":[{}]}}]}},"payload":{{"after":{{"f":{value}}}}}}}"#,
+            field_schema.replacen('{', r#"{"field":"f","#, 1)
+        )
+    }
+
+    fn after_f(decoded: &Decoded) -> (&ColumnType, &Value) {
+        let Some(ColumnType::Struct(top)) = &decoded.schema else {
+            panic!("no struct schema: {decoded:?}")
+        };
+        let ColumnType::Struct(after) = &top[0].ty else {
+            panic!("after is not a struct")
+        };
+        let value = decoded.value.get("after").and_then(|a| a.get("f"));
+        (&after[0].ty, value.expect("after.f"))
+    }
+
+    fn field_types(ty: &ColumnType) -> Vec<(&str, &ColumnType)> {
+        match ty {
+            ColumnType::Struct(fields) => fields.iter().map(|f| (&*f.name, &f.ty)).collect(),
+            other => panic!("not a struct: {other:?}"),
+        }
+    }
+
+    fn s(text: &str) -> Value {
+        Value::String(text.into())
+    }
+
+    fn dec(precision: u8, scale: i8) -> ColumnType {
+        ColumnType::Decimal { precision, scale }
+    }
+
+    #[test]
+    fn every_type_and_logical_type() {
+        use ColumnType as T;
+        let decoded = ok(ALL_TYPES);
+        let schema = decoded.schema.clone().unwrap();
+        let expected: Vec<(&str, ColumnType, Value)> = vec![
+            ("i8", T::Int32, Value::Int(-128)),
+            ("i16", T::Int32, Value::Int(32767)),
+            ("i32", T::Int32, Value::Int(-2_147_483_648)),
+            ("i64", T::Int64, Value::Int(i64::MAX)),
+            ("f32", T::Float32, Value::Float(1.5)),
+            ("f64", T::Float64, Value::Float(-2.25e10)),
+            ("f64_nan", T::Float64, Value::Float(f64::NAN)),
+            ("b", T::Boolean, Value::Bool(true)),
+            ("s", T::String, s("h\u{e9}llo \"q\"")),
+            ("by", T::Binary, Value::Bytes(vec![1, 2, 255].into())),
+            (
+                "arr",
+                T::List(Box::new(T::Int32)),
+                Value::List(vec![Value::Int(1), Value::Int(2), Value::Null]),
+            ),
+            ("m_obj", T::Json, s(r#"{"a":1,"b":null}"#)),
+            (
+                "m_pairs",
+                T::Json,
+                s(r#"{"1":"2024-03-01T10:15:30.123000Z","2":null}"#),
+            ),
+            (
+                "st",
+                T::Struct(vec![Field::new("x", T::Int32), Field::new("y", T::String)]),
+                Value::Struct(vec![("x".into(), Value::Int(-7)), ("y".into(), s("z"))]),
+            ),
+            ("dec", dec(10, 2), Value::Decimal(12345)),
+            ("dec_noprec", dec(38, 0), Value::Decimal(1999)),
+            (
+                "dec_big",
+                T::String,
+                s("100000000000000000000000000000000000000.00"),
+            ),
+            ("dec_numeric", dec(10, 2), Value::Decimal(12340)),
+            ("dec_neg_scale", dec(7, 0), Value::Decimal(500)),
+            ("date", T::Date, Value::Date(19783)),
+            ("time", T::Time, Value::Time(36_930_123_000)),
+            ("ts", T::Timestamp, Value::Timestamp(1_709_288_130_123_000)),
+            ("dbz_date", T::Date, Value::Date(19783)),
+            ("dbz_time", T::Time, Value::Time(36_930_123_000)),
+            ("micro_time", T::Time, Value::Time(36_930_123_456)),
+            ("nano_time", T::Time, Value::Time(36_930_123_456)),
+            (
+                "dbz_ts",
+                T::Timestamp,
+                Value::Timestamp(1_709_288_130_123_000),
+            ),
+            (
+                "micro_ts",
+                T::Timestamp,
+                Value::Timestamp(1_709_288_130_123_456),
+            ),
+            (
+                "nano_ts",
+                T::Timestamp,
+                Value::Timestamp(1_709_288_130_123_456),
+            ),
+            (
+                "zoned_ts",
+                T::Timestamp,
+                Value::Timestamp(1_709_288_130_123_456),
+            ),
+            ("zoned_time", T::String, s("10:15:30.123456Z")),
+            ("year", T::Int32, Value::Int(2024)),
+            ("vsd", T::String, s("-1234567.89")),
+            ("json", T::String, s(r#"{"a": [1, 2]}"#)),
+            ("uuid", T::String, s("7e9c7c1e-2b7e-4d3a-9a5e-3c2f1f0d4b11")),
+            ("enum", T::String, s("b")),
+            ("enum_set", T::String, s("a,c")),
+            ("xml", T::String, s("<a>1</a>")),
+            ("bits", T::Binary, Value::Bytes(vec![5].into())),
+            ("interval", T::String, s("P1Y2M3DT4H5M6.78S")),
+            ("micro_duration", T::Int64, Value::Int(3_723_000_000)),
+            ("unknown_name", T::Int64, Value::Int(42)),
+            ("required_null", T::Int32, Value::Null),
+        ];
+        let types = field_types(&schema);
+        assert_eq!(types.len(), expected.len());
+        let Value::Struct(values) = &decoded.value else {
+            panic!("not a struct")
+        };
+        for (i, (name, ty, value)) in expected.iter().enumerate() {
+            assert_eq!(types[i], (*name, ty), "type of {name}");
+            assert_eq!(&*values[i].0, *name);
+            match (value, &values[i].1) {
+                (Value::Float(a), Value::Float(b)) if a.is_nan() => assert!(b.is_nan(), "{name}"),
+                (expected, got) => assert_eq!(got, expected, "value of {name}"),
+            }
+        }
+        // The value matches its declared type the way the encoder will read it.
+        assert_eq!(decoded.column_type(), schema);
+    }
+
+    #[test]
+    fn debezium_postgres_update() {
+        let decoded = ok(PG_UPDATE);
+        let schema = decoded.schema.clone().unwrap();
+        let top: Vec<&str> = field_types(&schema).iter().map(|(n, _)| *n).collect();
+        assert_eq!(
+            top,
+            [
+                "before",
+                "after",
+                "source",
+                "transaction",
+                "op",
+                "ts_ms",
+                "ts_us",
+                "ts_ns"
+            ]
+        );
+        let after_ty = field_types(&schema)[1].1.clone();
+        let after_types = field_types(&after_ty);
+        let ty_of = |name: &str| {
+            after_types
+                .iter()
+                .find(|(n, _)| *n == name)
+                .unwrap()
+                .1
+                .clone()
+        };
+        assert_eq!(ty_of("id"), ColumnType::Int32);
+        assert_eq!(ty_of("amount"), dec(10, 2));
+        assert_eq!(ty_of("balance"), ColumnType::String);
+        assert_eq!(ty_of("created_at"), ColumnType::Timestamp);
+        assert_eq!(ty_of("updated_at"), ColumnType::Timestamp);
+        assert_eq!(ty_of("birth_date"), ColumnType::Date);
+        assert_eq!(
+            ty_of("tags"),
+            ColumnType::List(Box::new(ColumnType::String))
+        );
+        assert_eq!(ty_of("profile"), ColumnType::String);
+
+        let v = &decoded.value;
+        let after = v.get("after").unwrap();
+        let before = v.get("before").unwrap();
+        assert_eq!(after.get("id"), Some(&Value::Int(1004)));
+        assert_eq!(after.get("email"), Some(&s("anne.k@example.com")));
+        assert_eq!(after.get("amount"), Some(&Value::Decimal(12345)));
+        assert_eq!(before.get("amount"), Some(&Value::Decimal(10000)));
+        assert_eq!(after.get("balance"), Some(&s("-5")));
+        assert_eq!(before.get("balance"), Some(&s("314.159")));
+        assert_eq!(
+            after.get("created_at"),
+            Some(&Value::Timestamp(1_709_288_130_123_456))
+        );
+        assert_eq!(
+            after.get("updated_at"),
+            Some(&Value::Timestamp(1_709_288_130_500_000))
+        );
+        assert_eq!(
+            before.get("updated_at"),
+            Some(&Value::Timestamp(1_709_288_130_123_456))
+        );
+        assert_eq!(after.get("birth_date"), Some(&Value::Date(7441)));
+        assert_eq!(
+            after.get("tags"),
+            Some(&Value::List(vec![s("vip"), Value::Null, s("beta")]))
+        );
+        assert_eq!(after.get("score"), Some(&Value::Null));
+        assert_eq!(after.get("active"), Some(&Value::Bool(true)));
+        assert_eq!(v.get("op"), Some(&s("u")));
+        assert_eq!(v.get("ts_ms"), Some(&Value::Int(1_709_288_130_456)));
+        assert_eq!(v.get("transaction"), Some(&Value::Null));
+        let source = v.get("source").unwrap();
+        assert_eq!(source.get("lsn"), Some(&Value::Int(24_023_184)));
+        assert_eq!(source.get("xmin"), Some(&Value::Null));
+        assert_eq!(source.get("snapshot"), Some(&s("false")));
+        assert_eq!(decoded.column_type(), schema);
+    }
+
+    #[test]
+    fn debezium_postgres_delete_has_null_after() {
+        let decoded = ok(PG_DELETE);
+        assert_eq!(decoded.value.get("after"), Some(&Value::Null));
+        assert_eq!(decoded.value.get("op"), Some(&s("d")));
+        assert_eq!(
+            decoded.value.get("before").and_then(|b| b.get("id")),
+            Some(&Value::Int(1004))
+        );
+        // Same schema as the update: served from the cache, same type.
+        assert_eq!(decoded.schema, ok(PG_UPDATE).schema);
+    }
+
+    #[test]
+    fn payload_before_schema_and_other_key_orders_decode_the_same() {
+        let expected = ok(PG_UPDATE);
+        // serde_json's map sorts keys: "payload" now comes before "schema".
+        let parsed: serde_json::Value = serde_json::from_str(PG_UPDATE).unwrap();
+        let reordered = serde_json::to_string(&parsed).unwrap();
+        assert!(reordered.starts_with(r#"{"payload""#));
+        assert_eq!(ok(&reordered), expected);
+        // Unknown envelope keys are ignored.
+        let extra = format!(r#"{{"x":[1,{{"y":2}}],{}"#, &PG_UPDATE.trim_start()[1..]);
+        assert_eq!(ok(&extra), expected);
+    }
+
+    #[test]
+    fn converter_layout_fast_path_agrees_with_the_general_path() {
+        let parsed: serde_json::Value = serde_json::from_str(PG_UPDATE).unwrap();
+        let compact = format!(
+            r#"{{"schema":{},"payload":{}}}"#,
+            parsed["schema"], parsed["payload"]
+        );
+        let general = decode_any_layout(compact.as_bytes()).unwrap(); // caches the schema
+        assert_eq!(
+            decode_known_layout(compact.as_bytes()),
+            Some(general.clone())
+        );
+        assert_eq!(decode(format!("{compact}\n").as_bytes()), Ok(general));
+        let schemaless = r#"{"schema":null,"payload":{"a":[1]}}"#;
+        assert_eq!(
+            decode_known_layout(schemaless.as_bytes()),
+            Some(Decoded::untyped(Value::Struct(vec![(
+                "a".into(),
+                Value::List(vec![Value::Int(1)])
+            )])))
+        );
+
+        // Anything unusual goes the general way, with its exact error.
+        let schema = r#"{"type":"struct","fields":[{"field":"n","type":"int8"}]}"#;
+        let record = |rest: &str| format!(r#"{{"schema":{schema},"payload":{rest}"#);
+        assert!(decode(record(r#"{"n":1}}"#).as_bytes()).is_ok());
+        assert_eq!(
+            decode(record(r#"{"n":1000}}"#).as_bytes()),
+            Err(DecodeError::Connect(
+                "n: integer 1000 out of range for int8".into()
+            ))
+        );
+        assert!(matches!(
+            decode(record(r#"{"n":1}}}"#).as_bytes()),
+            Err(DecodeError::Json { detail, .. }) if detail == "trailing characters"
+        ));
+        assert_eq!(
+            decode(record(r#"{"n":1},"payload":{"n":2}}"#).as_bytes()).map(|d| d.value),
+            Ok(Value::Struct(vec![("n".into(), Value::Int(1))]))
+        );
+        assert_eq!(
+            decode(record(r#"{"n":1},"extra":true}"#).as_bytes()).map(|d| d.value),
+            Ok(Value::Struct(vec![("n".into(), Value::Int(1))]))
+        );
+        let invalid_utf8 = record(r#"{"n":"X"}}"#).replace('X', "\u{1}").into_bytes();
+        let invalid_utf8: Vec<u8> = invalid_utf8
+            .into_iter()
+            .map(|b| if b == 1 { 0xff } else { b })
+            .collect();
+        assert!(matches!(
+            decode(&invalid_utf8),
+            Err(DecodeError::Json { .. })
+        ));
+    }
+
+    #[test]
+    fn nested_structs_and_arrays() {
+        let json = r#"{"schema":{"type":"struct","fields":[
+            {"field":"id","type":"int64"},
+            {"field":"lines","type":"array","optional":true,"items":{"type":"struct","fields":[
+                {"field":"sku","type":"string"},
+                {"field":"price","type":"bytes","name":"org.apache.kafka.connect.data.Decimal","parameters":{"scale":"2"}},
+                {"field":"dims","type":"array","items":{"type":"float32"}}]}},
+            {"field":"addr","type":"struct","fields":[
+                {"field":"city","type":"string"},
+                {"field":"geo","type":"struct","fields":[{"field":"lat","type":"float64"},{"field":"lon","type":"float64"}]}]}]},
+          "payload":{"id":7,"lines":[{"sku":"a","price":"MDk=","dims":[1,2.5]},{"dims":[],"sku":"b","extra":{"ignored":[1]}}],
+                     "addr":{"geo":{"lon":2.35,"lat":48.85},"city":"Paris"}}}"#;
+        let decoded = ok(json);
+        use ColumnType as T;
+        let line_ty = T::Struct(vec![
+            Field::new("sku", T::String),
+            Field::new("price", dec(38, 2)),
+            Field::new("dims", T::List(Box::new(T::Float32))),
+        ]);
+        let geo_ty = T::Struct(vec![
+            Field::new("lat", T::Float64),
+            Field::new("lon", T::Float64),
+        ]);
+        assert_eq!(
+            decoded.schema,
+            Some(T::Struct(vec![
+                Field::new("id", T::Int64),
+                Field::new("lines", T::List(Box::new(line_ty))),
+                Field::new(
+                    "addr",
+                    T::Struct(vec![
+                        Field::new("city", T::String),
+                        Field::new("geo", geo_ty)
+                    ])
+                ),
+            ]))
+        );
+        let line = |sku: &str, price: Value, dims: Vec<Value>| {
+            Value::Struct(vec![
+                ("sku".into(), s(sku)),
+                ("price".into(), price),
+                ("dims".into(), Value::List(dims)),
+            ])
+        };
+        assert_eq!(
+            decoded.value,
+            Value::Struct(vec![
+                ("id".into(), Value::Int(7)),
+                (
+                    "lines".into(),
+                    Value::List(vec![
+                        line(
+                            "a",
+                            Value::Decimal(12345),
+                            vec![Value::Float(1.0), Value::Float(2.5)]
+                        ),
+                        line("b", Value::Null, vec![]),
+                    ])
+                ),
+                (
+                    "addr".into(),
+                    Value::Struct(vec![
+                        ("city".into(), s("Paris")),
+                        (
+                            "geo".into(),
+                            Value::Struct(vec![
+                                ("lat".into(), Value::Float(48.85)),
+                                ("lon".into(), Value::Float(2.35)),
+                            ])
+                        ),
+                    ])
+                ),
+            ])
+        );
+    }
+
+    #[test]
+    fn wide_structs_with_keys_out_of_order() {
+        let n = 40;
+        let fields: Vec<String> = (0..n)
+            .map(|i| format!(r#"{{"field":"c{i}","type":"int32"}}"#))
+            .collect();
+        let values: Vec<String> = (0..n).rev().map(|i| format!(r#""c{i}":{i}"#)).collect();
+        let json = format!(
+            r#"{{"schema":{{"type":"struct","fields":[{}]}},"payload":{{{},"c\u0030":100}}}}"#,
+            fields.join(","),
+            values.join(",")
+        );
+        let Value::Struct(got) = ok(&json).value else {
+            panic!()
+        };
+        assert_eq!(got.len(), n);
+        for (i, (name, value)) in got.iter().enumerate() {
+            assert_eq!(&**name, format!("c{i}"));
+            // `c\u0030` is `c0` escaped: the repeated key wins.
+            let expected = if i == 0 { 100 } else { i as i64 };
+            assert_eq!(value, &Value::Int(expected));
+        }
+    }
+
+    #[test]
+    fn maps_in_both_shapes() {
+        let object = in_after(
+            r#"{"type":"map","keys":{"type":"string"},"values":{"type":"bytes","name":"org.apache.kafka.connect.data.Decimal","parameters":{"scale":"2"}}}"#,
+            r#"{"x\"y":"MDk=","z":null}"#,
+        );
+        let decoded = ok(&object);
+        assert_eq!(
+            after_f(&decoded),
+            (&ColumnType::Json, &s(r#"{"x\"y":"123.45","z":null}"#))
+        );
+
+        let pairs = in_after(
+            r#"{"type":"map","keys":{"type":"int64"},"values":{"type":"array","items":{"type":"int32","name":"io.debezium.time.Date"}}}"#,
+            r#"[[10,[0,19783]],[-1,[]],[3,null]]"#,
+        );
+        let decoded = ok(&pairs);
+        assert_eq!(
+            after_f(&decoded),
+            (
+                &ColumnType::Json,
+                &s(r#"{"10":["1970-01-01","2024-03-01"],"-1":[],"3":null}"#)
+            )
+        );
+
+        let struct_keys = in_after(
+            r#"{"type":"map","keys":{"type":"struct","fields":[{"field":"a","type":"int8"}]},"values":{"type":"boolean"}}"#,
+            r#"[[{"a":1},true]]"#,
+        );
+        assert_eq!(after_f(&ok(&struct_keys)).1, &s(r#"{"{\"a\":1}":true}"#));
+
+        let empty = in_after(
+            r#"{"type":"map","keys":{"type":"string"},"values":{"type":"string"}}"#,
+            "{}",
+        );
+        assert_eq!(after_f(&ok(&empty)).1, &s("{}"));
+    }
+
+    #[test]
+    fn decimals_of_every_shape() {
+        let d = |params: &str, value: &str| {
+            let schema = format!(
+                r#"{{"type":"bytes","name":"org.apache.kafka.connect.data.Decimal","parameters":{params}}}"#
+            );
+            let decoded = ok(&in_after(&schema, value));
+            let (ty, v) = after_f(&decoded);
+            (ty.clone(), v.clone())
+        };
+        let p10s2 = r#"{"scale":"2","connect.decimal.precision":"10"}"#;
+        assert_eq!(d(p10s2, r#""MDk=""#), (dec(10, 2), Value::Decimal(12345)));
+        assert_eq!(d(p10s2, r#""+w==""#), (dec(10, 2), Value::Decimal(-5)));
+        assert_eq!(d(p10s2, r#""MDk""#), (dec(10, 2), Value::Decimal(12345)));
+        assert_eq!(d(p10s2, "null"), (dec(10, 2), Value::Null));
+        // decimal.format=NUMERIC
+        assert_eq!(d(p10s2, "-0.5"), (dec(10, 2), Value::Decimal(-50)));
+        assert_eq!(d(p10s2, "12.300"), (dec(10, 2), Value::Decimal(1230)));
+        assert_eq!(d(p10s2, "1E+2"), (dec(10, 2), Value::Decimal(10000)));
+        assert_eq!(d(p10s2, "7"), (dec(10, 2), Value::Decimal(700)));
+        // Parameters given as numbers; a scale above the precision grows the precision.
+        assert_eq!(
+            d(r#"{"scale":5,"connect.decimal.precision":3}"#, r#""AQ==""#),
+            (dec(5, 5), Value::Decimal(1))
+        );
+        // Redundant sign-extension bytes past 16 are fine.
+        assert_eq!(
+            d(r#"{"scale":"0"}"#, r#""////////////////////////+w==""#),
+            (dec(38, 0), Value::Decimal(-5))
+        );
+        // Past 38 digits: exact text.
+        assert_eq!(
+            d(
+                r#"{"scale":"3","connect.decimal.precision":"60"}"#,
+                r#""4pzWDjyjW0BURgqfAAAAAAA=""#
+            ),
+            (
+                ColumnType::String,
+                s("-10000000000000000000000000000000000000.000")
+            )
+        );
+        assert_eq!(
+            d(
+                r#"{"scale":"2","connect.decimal.precision":"39"}"#,
+                "-1.5e1"
+            ),
+            (ColumnType::String, s("-15"))
+        );
+        // Negative scale folds into the value.
+        assert_eq!(
+            d(
+                r#"{"scale":"-3","connect.decimal.precision":"4"}"#,
+                r#""B88=""#
+            ),
+            (dec(7, 0), Value::Decimal(1_999_000))
+        );
+        assert_eq!(
+            d(
+                r#"{"scale":"-37","connect.decimal.precision":"2"}"#,
+                r#""Ag==""#
+            ),
+            (
+                ColumnType::String,
+                s("20000000000000000000000000000000000000")
+            )
+        );
+    }
+
+    #[test]
+    fn zoned_timestamps_with_offsets() {
+        let z = |text: &str| {
+            let schema = r#"{"type":"string","name":"io.debezium.time.ZonedTimestamp"}"#;
+            let decoded = ok(&in_after(schema, &format!("{text:?}")));
+            after_f(&decoded).1.clone()
+        };
+        assert_eq!(
+            z("2024-03-01T10:15:30Z"),
+            Value::Timestamp(1_709_288_130_000_000)
+        );
+        assert_eq!(
+            z("2024-03-01T10:15:30.123456Z"),
+            Value::Timestamp(1_709_288_130_123_456)
+        );
+        assert_eq!(
+            z("2024-03-01T12:15:30.1+02:00"),
+            Value::Timestamp(1_709_288_130_100_000)
+        );
+        assert_eq!(
+            z("2024-03-01T05:15:30-05:00"),
+            Value::Timestamp(1_709_288_130_000_000)
+        );
+        assert_eq!(
+            z("2024-03-01T12:15:30+0200"),
+            Value::Timestamp(1_709_288_130_000_000)
+        );
+        assert_eq!(z("1969-12-31T23:59:59.999999Z"), Value::Timestamp(-1));
+    }
+
+    #[test]
+    fn nulls_for_required_fields_and_missing_fields_are_null() {
+        let json = r#"{"schema":{"type":"struct","optional":false,"fields":[
+            {"field":"a","type":"int32","optional":false},
+            {"field":"b","type":"struct","optional":false,"fields":[{"field":"c","type":"string","optional":false}]},
+            {"field":"d","type":"array","optional":false,"items":{"type":"int64","optional":false}},
+            {"field":"e","type":"string","optional":false}]},
+          "payload":{"a":null,"b":null,"d":[null,1]}}"#;
+        assert_eq!(
+            ok(json).value,
+            Value::Struct(vec![
+                ("a".into(), Value::Null),
+                ("b".into(), Value::Null),
+                ("d".into(), Value::List(vec![Value::Null, Value::Int(1)])),
+                ("e".into(), Value::Null),
+            ])
+        );
+        let whole = ok(
+            r#"{"schema":{"type":"struct","fields":[{"field":"a","type":"int32"}]},"payload":null}"#,
+        );
+        assert_eq!(whole.value, Value::Null);
+        assert_eq!(
+            whole.schema,
+            Some(ColumnType::Struct(vec![Field::new("a", ColumnType::Int32)]))
+        );
+    }
+
+    #[test]
+    fn top_level_primitives() {
+        let d = ok(
+            r#"{"schema":{"type":"int64","name":"io.debezium.time.MicroTimestamp"},"payload":5}"#,
+        );
+        assert_eq!(
+            d,
+            Decoded {
+                value: Value::Timestamp(5),
+                schema: Some(ColumnType::Timestamp)
+            }
+        );
+        let d = ok(r#"{"schema":{"type":"string","optional":false},"payload":"a\nb"}"#);
+        assert_eq!(
+            d,
+            Decoded {
+                value: s("a\nb"),
+                schema: Some(ColumnType::String)
+            }
+        );
+        let d = ok(r#"{"schema":{"type":"float32"},"payload":"-Infinity"}"#);
+        assert_eq!(d.value, Value::Float(f64::NEG_INFINITY));
+        let d = ok(r#"{"schema":{"type":"float64"},"payload":3}"#);
+        assert_eq!(d.value, Value::Float(3.0));
+        let d = ok(r#"{"schema":{"type":"int32","name":"io.debezium.time.Date"},"payload":-1}"#);
+        assert_eq!(d.value, Value::Date(-1));
+        // A known name on an unexpected primitive type follows the primitive.
+        let d = ok(
+            r#"{"schema":{"type":"string","name":"io.debezium.time.MicroTimestamp"},"payload":"x"}"#,
+        );
+        assert_eq!(
+            d,
+            Decoded {
+                value: s("x"),
+                schema: Some(ColumnType::String)
+            }
+        );
+        // NanoTime/NanoTimestamp round toward negative infinity.
+        let d = ok(
+            r#"{"schema":{"type":"int64","name":"io.debezium.time.NanoTimestamp"},"payload":-1}"#,
+        );
+        assert_eq!(d.value, Value::Timestamp(-1));
+    }
+
+    #[test]
+    fn schemaless_payloads_are_plain_json() {
+        let d = ok(
+            r#"{"schema":null,"payload":{"a":1,"b":[1.5,"x",true,null,-2],"c":{"d":18446744073709551615},"a":3}}"#,
+        );
+        assert_eq!(d.schema, None);
+        assert_eq!(
+            d.value,
+            Value::Struct(vec![
+                ("a".into(), Value::Int(3)),
+                (
+                    "b".into(),
+                    Value::List(vec![
+                        Value::Float(1.5),
+                        s("x"),
+                        Value::Bool(true),
+                        Value::Null,
+                        Value::Int(-2),
+                    ])
+                ),
+                (
+                    "c".into(),
+                    Value::Struct(vec![(
+                        "d".into(),
+                        Value::Decimal(18_446_744_073_709_551_615)
+                    )])
+                ),
+            ])
+        );
+        assert_eq!(
+            ok(r#"{"payload":"x","schema":null}"#),
+            Decoded::untyped(s("x"))
+        );
+        assert_eq!(
+            ok(r#"{"schema":null,"payload":null}"#),
+            Decoded::untyped(Value::Null)
+        );
+        // Many keys, one repeated late: still one field each.
+        let keys: Vec<String> = (0..100).map(|i| format!(r#""k{i}":{i}"#)).collect();
+        let json = format!(
+            r#"{{"schema":null,"payload":{{{},"k1":"x"}}}}"#,
+            keys.join(",")
+        );
+        let Value::Struct(fields) = ok(&json).value else {
+            panic!()
+        };
+        assert_eq!(fields.len(), 100);
+        assert_eq!(fields[1], ("k1".into(), s("x")));
+    }
+
+    #[test]
+    fn envelope_errors_name_what_is_missing() {
+        assert_eq!(
+            connect_error(r#"{"payload":{"a":1}}"#),
+            r#"missing "schema" key (is the converter's schemas.enable true?)"#
+        );
+        assert_eq!(
+            connect_error(r#"{"schema":{"type":"int32"}}"#),
+            r#"missing "payload" key"#
+        );
+        assert_eq!(
+            connect_error("{}"),
+            r#"missing "schema" and "payload" keys"#
+        );
+        assert_eq!(
+            connect_error(r#"{"schema":"int32","payload":1}"#),
+            r#""schema" is not an object (got string)"#
+        );
+        assert_eq!(
+            connect_error(r#"{"schema":[],"payload":1}"#),
+            r#""schema" is not an object (got array)"#
+        );
+        assert_eq!(
+            connect_error("[1,2]"),
+            r#"invalid type: sequence, expected a Kafka Connect JSON object with "schema" and "payload""#
+        );
+        assert_eq!(
+            connect_error(r#""text""#),
+            r#"invalid type: string "text", expected a Kafka Connect JSON object with "schema" and "payload""#
+        );
+    }
+
+    #[test]
+    fn schema_errors_name_the_schema_path() {
+        let cases = [
+            (
+                r#"{"optional":true}"#,
+                r#"schema: schema has no "type" string"#,
+            ),
+            (
+                r#"{"type":"int128"}"#,
+                r#"schema: unknown Connect schema type "int128""#,
+            ),
+            (
+                r#"{"type":"array"}"#,
+                r#"schema: array schema has no "items""#,
+            ),
+            (
+                r#"{"type":"map","keys":{"type":"string"}}"#,
+                r#"schema: map schema has no "values""#,
+            ),
+            (
+                r#"{"type":"struct"}"#,
+                r#"schema: struct schema has no "fields" array"#,
+            ),
+            (
+                r#"{"type":"struct","fields":[{"type":"int32"}]}"#,
+                r#"schema.fields[0]: field has no "field" name"#,
+            ),
+            (
+                r#"{"type":"struct","fields":[{"field":"after","type":"struct","fields":[{"field":"amount","type":"bytes","name":"org.apache.kafka.connect.data.Decimal"}]}]}"#,
+                r#"schema.after.amount: Decimal schema has no integer "scale" parameter"#,
+            ),
+            (
+                r#"{"type":"array","items":{"type":"map","keys":{"type":"string"},"values":{"type":"bogus"}}}"#,
+                r#"schema[]{values}: unknown Connect schema type "bogus""#,
+            ),
+            (
+                r#"{"type":"bytes","name":"org.apache.kafka.connect.data.Decimal","parameters":{"scale":"99999"}}"#,
+                "schema: Decimal scale 99999 is out of range",
+            ),
+        ];
+        for (schema, message) in cases {
+            let json = format!(r#"{{"schema":{schema},"payload":null}}"#);
+            assert_eq!(connect_error(&json), message, "{schema}");
+            let value: serde_json::Value = serde_json::from_str(schema).unwrap();
+            assert_eq!(
+                column_type(&value),
+                Err(DecodeError::Connect(message.into()))
+            );
+        }
+    }
+
+    #[test]
+    fn payload_errors_name_the_field_path() {
+        let decimal = r#"{"type":"bytes","name":"org.apache.kafka.connect.data.Decimal","parameters":{"scale":"2","connect.decimal.precision":"4"}}"#;
+        let zoned = r#"{"type":"string","name":"io.debezium.time.ZonedTimestamp"}"#;
+        let vsd = r#"{"type":"struct","name":"io.debezium.data.VariableScaleDecimal","fields":[{"field":"scale","type":"int32"},{"field":"value","type":"bytes"}]}"#;
+        let ts = r#"{"type":"int64","name":"org.apache.kafka.connect.data.Timestamp"}"#;
+        let map = r#"{"type":"map","keys":{"type":"int32"},"values":{"type":"string"}}"#;
+        let cases = [
+            (
+                r#"{"type":"int32"}"#,
+                r#""7""#,
+                "after.f: expected int32, got string",
+            ),
+            (
+                r#"{"type":"int32"}"#,
+                "3000000000",
+                "after.f: integer 3000000000 out of range for int32",
+            ),
+            (
+                r#"{"type":"int8"}"#,
+                "-129",
+                "after.f: integer -129 out of range for int8",
+            ),
+            (
+                r#"{"type":"int16"}"#,
+                "1.5",
+                "after.f: expected int16, got non-integer number",
+            ),
+            (
+                r#"{"type":"int64"}"#,
+                "18446744073709551615",
+                "after.f: integer 18446744073709551615 out of range for int64",
+            ),
+            (
+                r#"{"type":"string"}"#,
+                "12",
+                "after.f: expected string, got number",
+            ),
+            (
+                r#"{"type":"boolean"}"#,
+                r#""true""#,
+                "after.f: expected boolean, got string",
+            ),
+            (
+                r#"{"type":"float64"}"#,
+                r#""1.5""#,
+                "after.f: expected float64, got string",
+            ),
+            (
+                r#"{"type":"bytes"}"#,
+                r#""not base64!""#,
+                "after.f: invalid base64 for bytes: Invalid symbol 32, offset 3.",
+            ),
+            (
+                r#"{"type":"bytes"}"#,
+                "[1]",
+                "after.f: expected base64 bytes, got array",
+            ),
+            (
+                decimal,
+                "true",
+                "after.f: expected base64 bytes for Decimal, got boolean",
+            ),
+            (
+                decimal,
+                "{}",
+                "after.f: expected base64 bytes for Decimal, got object",
+            ),
+            (
+                decimal,
+                r#""@@""#,
+                "after.f: invalid base64 for Decimal: Invalid symbol 64, offset 0.",
+            ),
+            (decimal, r#""""#, "after.f: empty bytes for Decimal"),
+            (
+                decimal,
+                "1.234",
+                "after.f: Decimal value 1.234 does not fit DECIMAL(4,2)",
+            ),
+            (
+                decimal,
+                "100",
+                "after.f: Decimal value has more than 4 digits (the schema's precision)",
+            ),
+            (
+                decimal,
+                r#""JxA=""#,
+                "after.f: Decimal value has more than 4 digits (the schema's precision)",
+            ),
+            (
+                decimal,
+                r#""AQAAAAAAAAAAAAAAAAAAAAA=""#,
+                "after.f: Decimal value does not fit precision 4",
+            ),
+            (
+                zoned,
+                r#""yesterday""#,
+                r#"after.f: invalid ISO-8601 timestamp with offset for ZonedTimestamp: "yesterday""#,
+            ),
+            (
+                zoned,
+                "1709288130",
+                "after.f: expected ISO-8601 string for ZonedTimestamp, got number",
+            ),
+            (
+                ts,
+                "9223372036854775807",
+                "after.f: integer 9223372036854775807 out of range for int64 for Timestamp",
+            ),
+            (
+                vsd,
+                r#"{"value":"AQ=="}"#,
+                "after.f: VariableScaleDecimal has no scale",
+            ),
+            (
+                vsd,
+                r#"{"scale":"2","value":"AQ=="}"#,
+                "after.f.scale: expected int32, got string",
+            ),
+            (
+                vsd,
+                r#"{"scale":2,"value":"%"}"#,
+                "after.f.value: invalid base64 for bytes: Invalid symbol 37, offset 0.",
+            ),
+            (
+                vsd,
+                r#"{"scale":2,"value":""}"#,
+                "after.f: empty bytes for a decimal value",
+            ),
+            (
+                vsd,
+                "5",
+                "after.f: expected {scale, value} for VariableScaleDecimal, got number",
+            ),
+            (
+                r#"{"type":"array","items":{"type":"int32"}}"#,
+                "[1,\"2\"]",
+                "after.f[1]: expected int32, got string",
+            ),
+            (
+                r#"{"type":"array","items":{"type":"struct","fields":[{"field":"g","type":"boolean"}]}}"#,
+                r#"[{"g":true},{"g":1}]"#,
+                "after.f[1].g: expected boolean, got number",
+            ),
+            (
+                r#"{"type":"array","items":{"type":"int32"}}"#,
+                "{}",
+                "after.f: expected array, got object",
+            ),
+            (
+                r#"{"type":"struct","fields":[]}"#,
+                "[]",
+                "after.f: expected struct (object), got array",
+            ),
+            (
+                map,
+                "[[1]]",
+                "after.f[0]: map entry has fewer than 2 elements",
+            ),
+            (
+                map,
+                r#"[[1,"a",2]]"#,
+                "after.f[0]: map entry has more than 2 elements",
+            ),
+            (
+                map,
+                "[1]",
+                "after.f[0]: expected a [key, value] map entry, got number",
+            ),
+            (
+                map,
+                r#"[[1,"a"],["x","b"]]"#,
+                "after.f[1][0]: expected int32, got string",
+            ),
+            (map, r#"{"a":1}"#, "after.f.a: expected string, got number"),
+            (
+                map,
+                "true",
+                "after.f: expected map (object or array of [key, value] pairs), got boolean",
+            ),
+        ];
+        for (schema, value, message) in cases {
+            let json = in_after(schema, value);
+            assert_eq!(connect_error(&json), message, "{schema} with {value}");
+        }
+        assert_eq!(
+            connect_error(r#"{"schema":{"type":"int32"},"payload":"x"}"#),
+            "payload: expected int32, got string"
+        );
+        assert_eq!(
+            connect_error(
+                r#"{"schema":{"type":"array","items":{"type":"int32"}},"payload":[true]}"#
+            ),
+            "payload[0]: expected int32, got boolean"
+        );
+        // Payload first: the same path.
+        assert_eq!(
+            connect_error(
+                r#"{"payload":{"after":{"amount":false}},"schema":{"type":"struct","fields":[{"field":"after","type":"struct","fields":[{"field":"amount","type":"bytes","name":"org.apache.kafka.connect.data.Decimal","parameters":{"scale":"2"}}]}]}}"#
+            ),
+            "after.amount: expected base64 bytes for Decimal, got boolean"
+        );
+    }
+
+    #[test]
+    fn json_syntax_errors_carry_line_and_column() {
+        let err = decode(b"{\"schema\": {\"type\": \"int32\"},\n  \"payload\": 1,,}").unwrap_err();
+        let DecodeError::Json {
+            line,
+            column,
+            detail,
+        } = err
+        else {
+            panic!("{err:?}")
+        };
+        assert_eq!((line, column), (2, 16));
+        assert_eq!(detail, "key must be a string");
+
+        let err = decode(br#"{"schema":null,"payload":1} x"#).unwrap_err();
+        assert!(
+            matches!(&err, DecodeError::Json { line: 1, column: 29, detail } if detail == "trailing characters"),
+            "{err:?}"
+        );
+        let err = decode(b"").unwrap_err();
+        assert!(
+            matches!(&err, DecodeError::Json { detail, .. } if detail == "EOF while parsing a value"),
+            "{err:?}"
+        );
+        // Truncated in the middle of a payload converted on the fly.
+        let truncated = &PG_UPDATE.as_bytes()[..PG_UPDATE.len() - 40];
+        assert!(matches!(decode(truncated), Err(DecodeError::Json { .. })));
+        // Invalid UTF-8 in a string.
+        let err = decode(b"{\"schema\":null,\"payload\":\"\xff\"}").unwrap_err();
+        assert!(matches!(err, DecodeError::Json { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn cache_keeps_alternating_schemas_apart() {
+        // More distinct schemas than cache entries, interleaved, several rounds.
+        for round in 0..3 {
+            for i in 0..(CACHE_ENTRIES + 4) {
+                let json = format!(
+                    r#"{{"schema":{{"type":"struct","fields":[{{"field":"f{i}","type":"int32"}}]}},"payload":{{"f{i}":{round}}}}}"#
+                );
+                let decoded = ok(&json);
+                let name = format!("f{i}");
+                assert_eq!(
+                    decoded.schema,
+                    Some(ColumnType::Struct(vec![Field::new(
+                        name.as_str(),
+                        ColumnType::Int32
+                    )]))
+                );
+                assert_eq!(decoded.value.get(&name), Some(&Value::Int(round)));
+            }
+        }
+        // A failing schema is not cached and fails every time.
+        for _ in 0..2 {
+            assert!(connect_error(r#"{"schema":{"type":"nope"},"payload":1}"#).contains("nope"));
+        }
+    }
+
+    #[test]
+    fn column_type_of_a_schema_value() {
+        let schema = serde_json::json!({
+            "type": "struct",
+            "fields": [
+                {"field": "id", "type": "int16"},
+                {"field": "ts", "type": "int64", "name": "io.debezium.time.NanoTimestamp"},
+                {"field": "m", "type": "map", "keys": {"type": "string"}, "values": {"type": "int32"}},
+                {"field": "tags", "type": "array", "items": {"type": "string", "name": "io.debezium.data.Uuid"}},
+            ]
+        });
+        assert_eq!(
+            column_type(&schema),
+            Ok(ColumnType::Struct(vec![
+                Field::new("id", ColumnType::Int32),
+                Field::new("ts", ColumnType::Timestamp),
+                Field::new("m", ColumnType::Json),
+                Field::new("tags", ColumnType::List(Box::new(ColumnType::String))),
+            ]))
+        );
+        assert_eq!(
+            column_type(&serde_json::json!("int32")),
+            Err(DecodeError::Connect(
+                "schema: schema is not an object".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn big_decimal_text() {
+        assert_eq!(decimal_text(&[0x00], 2).unwrap(), "0.00");
+        assert_eq!(decimal_text(&[0xff], 0).unwrap(), "-1");
+        assert_eq!(decimal_text(&[0x05], -3).unwrap(), "5000");
+        assert_eq!(decimal_text(&[0x00], -3).unwrap(), "0");
+        // -2^135: needs 17 bytes.
+        let mut bytes = vec![0u8; 17];
+        bytes[0] = 0x80;
+        assert_eq!(
+            decimal_text(&bytes, 5).unwrap(),
+            "-435561429658801233233119497512663310.66368"
+        );
+        assert_eq!(place_point(true, "5", 3), "-0.005");
+        assert_eq!(place_point(false, "12345", 2), "123.45");
+        assert_eq!(place_point(true, "0", 2), "0.00");
+    }
+
+    /// Decimal text of a two's-complement value, the slow obvious way.
+    fn reference_text(bytes: &[u8], scale: i32) -> String {
+        let negative = bytes[0] & 0x80 != 0;
+        let mut magnitude: Vec<u8> = if negative {
+            bytes.iter().map(|b| !b).collect()
+        } else {
+            bytes.to_vec()
+        };
+        // digits, least significant first
+        let mut digits: Vec<u32> = vec![0];
+        for b in &magnitude {
+            let mut carry = u32::from(*b);
+            for d in digits.iter_mut() {
+                let v = *d * 256 + carry;
+                *d = v % 10;
+                carry = v / 10;
+            }
+            while carry > 0 {
+                digits.push(carry % 10);
+                carry /= 10;
+            }
+        }
+        if negative {
+            // magnitude = !bytes + 1
+            let mut i = 0;
+            loop {
+                if i == digits.len() {
+                    digits.push(0);
+                }
+                digits[i] += 1;
+                if digits[i] < 10 {
+                    break;
+                }
+                digits[i] = 0;
+                i += 1;
+            }
+        }
+        magnitude.clear();
+        while digits.len() > 1 && digits.last() == Some(&0) {
+            digits.pop();
+        }
+        let text: String = digits
+            .iter()
+            .rev()
+            .map(|d| char::from(b'0' + *d as u8))
+            .collect();
+        place_point(negative, &text, scale)
+    }
+
+    fn minimal_bytes(v: i128) -> Vec<u8> {
+        let bytes = v.to_be_bytes();
+        let mut start = 0;
+        while start < 15 {
+            let redundant = (bytes[start] == 0x00 && bytes[start + 1] & 0x80 == 0)
+                || (bytes[start] == 0xff && bytes[start + 1] & 0x80 != 0);
+            if !redundant {
+                break;
+            }
+            start += 1;
+        }
+        bytes[start..].to_vec()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = decode(&bytes);
+        }
+
+        #[test]
+        fn json_ish_text_never_panics(text in "\\{\"schema\":.*") {
+            let _ = decode(text.as_bytes());
+        }
+
+        #[test]
+        fn envelope_shaped_text_never_panics(
+            text in "\\{\"schema\":(null|\\{\"type\":\"(int8|int32|int64|float32|string|bytes|boolean|array|map|struct)\"(,\"name\":\"(org.apache.kafka.connect.data.(Decimal|Date|Time|Timestamp)|io.debezium.(time|data).[A-Za-z]{2,20})\")?(,\"parameters\":\\{\"scale\":\"-?[0-9]{1,3}\"\\})?(,\"items\":\\{\"type\":\"int32\"\\})?(,\"keys\":\\{\"type\":\"string\"\\},\"values\":\\{\"type\":\"int8\"\\})?(,\"fields\":\\[(\\{\"field\":\"[a-c]\",\"type\":\"(int16|string|bytes)\"\\},?){0,3}\\])?\\}),\"payload\":(null|-?[0-9]{1,25}(\\.[0-9]{1,5})?(e-?[0-9]{1,4})?|\"[A-Za-z0-9+/=:.TZ-]{0,30}\"|\\[[-0-9a-z\",\\[\\]]{0,30}\\]|\\{[-0-9a-z\",:{}]{0,40}\\}|true)\\}"
+        ) {
+            let _ = decode(text.as_bytes());
+        }
+
+        #[test]
+        fn mutated_fixtures_never_panic(pos in 0usize..10_000, byte in any::<u8>(), cut in any::<bool>()) {
+            for fixture in [ALL_TYPES, PG_UPDATE] {
+                let mut bytes = fixture.as_bytes().to_vec();
+                let pos = pos % bytes.len();
+                if cut {
+                    bytes.truncate(pos);
+                } else {
+                    bytes[pos] = byte;
+                }
+                let _ = decode(&bytes);
+            }
+        }
+
+        #[test]
+        fn decimal_bytes_round_trip(v in any::<i128>(), scale in 0i8..=38) {
+            use base64::Engine as _;
+            let b64 = base64::engine::general_purpose::STANDARD.encode(minimal_bytes(v));
+            let schema = format!(r#"{{"type":"bytes","name":"org.apache.kafka.connect.data.Decimal","parameters":{{"scale":"{scale}"}}}}"#);
+            let result = decode(format!(r#"{{"schema":{schema},"payload":"{b64}"}}"#).as_bytes());
+            if v.unsigned_abs() < 10u128.pow(38) {
+                prop_assert_eq!(result, Ok(Decoded { value: Value::Decimal(v), schema: Some(dec(38, scale)) }));
+            } else {
+                prop_assert!(matches!(result, Err(DecodeError::Connect(_))));
+            }
+            // As text (precision past 38): exact.
+            let schema = schema.replace(r#""}}"#, r#"","connect.decimal.precision":"50"}}"#);
+            let result = decode(format!(r#"{{"schema":{schema},"payload":"{b64}"}}"#).as_bytes());
+            let text = crate::value::format_decimal(v, scale);
+            prop_assert_eq!(result, Ok(Decoded { value: Value::String(text.into()), schema: Some(ColumnType::String) }));
+        }
+
+        #[test]
+        fn numeric_decimals_are_exact(v in any::<i64>(), scale in 0i8..=12) {
+            let text = crate::value::format_decimal(i128::from(v), scale);
+            let json = format!(r#"{{"schema":{{"type":"bytes","name":"org.apache.kafka.connect.data.Decimal","parameters":{{"scale":"{scale}"}}}},"payload":{text}}}"#);
+            prop_assert_eq!(decode(json.as_bytes()).map(|d| d.value), Ok(Value::Decimal(i128::from(v))));
+        }
+
+        #[test]
+        fn variable_scale_decimals_are_exact(bytes in proptest::collection::vec(any::<u8>(), 1..80), scale in -40i32..60) {
+            prop_assert_eq!(decimal_text(&bytes, scale).unwrap(), reference_text(&bytes, scale));
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! The Debezium change envelope (`before`/`after`/`op`/`ts_ms`/`source`), read on top of any
+//! decoded value (plain JSON, Connect JSON or Avro).
+
+use super::{DecodeError, Decoded};
+use crate::value::{ColumnType, Value};
+
+/// The change operation, stored in the `_cdc_op` column as `c`, `u`, `d` or `r`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Create,
+    Update,
+    Delete,
+    /// A snapshot read.
+    Read,
+}
+
+impl Op {
+    pub fn code(self) -> &'static str {
+        match self {
+            Op::Create => "c",
+            Op::Update => "u",
+            Op::Delete => "d",
+            Op::Read => "r",
+        }
+    }
+}
+
+/// One change, unwrapped from its envelope.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    pub op: Op,
+    /// The row image: `after` for c/u/r, `before` for d (`Value::Null` when the source sent
+    /// no image, e.g. a delete without a before image; the key fills the row then).
+    pub row: Value,
+    /// The row's declared type, when the envelope had a schema.
+    pub row_type: Option<ColumnType>,
+    /// Source commit time in microseconds: `source.ts_us`, `source.ts_ms`, else the
+    /// envelope's `ts_ms` (connector time) when the source block lacks one.
+    pub source_ts_micros: Option<i64>,
+    /// The source log position as a string whose lexicographic order is the log order
+    /// (see [`log_position`]); `None` when the source block has none.
+    pub position: Option<String>,
+}
+
+/// Whether a decoded value looks like a Debezium envelope: a struct with a string `op` and a
+/// `before` or `after` field.
+pub fn is_envelope(value: &Value) -> bool {
+    matches!(value.get("op"), Some(Value::String(_)))
+        && (value.get("after").is_some() || value.get("before").is_some())
+}
+
+/// Unwraps a Debezium envelope.
+pub fn unwrap(decoded: Decoded) -> Result<Change, DecodeError> {
+    let Decoded { mut value, schema } = decoded;
+    if !matches!(value, Value::Struct(_)) {
+        return Err(DecodeError::Debezium(
+            "the value is not an object with before/after/op fields".into(),
+        ));
+    }
+    let op = match value.get("op") {
+        Some(Value::String(s)) => match &**s {
+            "c" => Op::Create,
+            "u" => Op::Update,
+            "d" => Op::Delete,
+            "r" => Op::Read,
+            "t" => {
+                return Err(DecodeError::Debezium(
+                    "op 't' (truncate) carries no row; truncate the target table by hand if intended"
+                        .into(),
+                ));
+            }
+            "m" => {
+                return Err(DecodeError::Debezium(
+                    "op 'm' (logical decoding message) carries no row".into(),
+                ));
+            }
+            other => {
+                return Err(DecodeError::Debezium(format!(
+                    "unknown op {other:?} (expected c, u, d or r)"
+                )));
+            }
+        },
+        Some(Value::Null) | None => {
+            return Err(DecodeError::Debezium("missing field 'op'".into()));
+        }
+        Some(other) => {
+            return Err(DecodeError::Debezium(format!(
+                "field 'op' must be a string, got {}",
+                other.to_json(None)
+            )));
+        }
+    };
+    let image = if op == Op::Delete { "before" } else { "after" };
+    let row = value.take(image).unwrap_or(Value::Null);
+    if !matches!(row, Value::Struct(_) | Value::Null) {
+        return Err(DecodeError::Debezium(format!(
+            "field '{image}' must be an object or null"
+        )));
+    }
+    if row.is_null() && op != Op::Delete {
+        return Err(DecodeError::Debezium(format!(
+            "op '{}' without an '{image}' row image",
+            op.code()
+        )));
+    }
+    let row_type = match schema {
+        Some(ColumnType::Struct(fields)) => fields
+            .into_iter()
+            .find(|f| &*f.name == image)
+            .map(|f| f.ty)
+            .filter(|t| matches!(t, ColumnType::Struct(_))),
+        _ => None,
+    };
+    let source = value.get("source");
+    let source_ts_micros = source
+        .and_then(|s| int_field(s, "ts_us"))
+        .or_else(|| source.and_then(|s| int_field(s, "ts_ms")).map(|ms| ms * 1000))
+        .or_else(|| int_field(&value, "ts_us"))
+        .or_else(|| int_field(&value, "ts_ms").map(|ms| ms * 1000));
+    let position = source.and_then(log_position);
+    Ok(Change {
+        op,
+        row,
+        row_type,
+        source_ts_micros,
+        position,
+    })
+}
+
+fn int_field(v: &Value, name: &str) -> Option<i64> {
+    match v.get(name)? {
+        Value::Int(i) => Some(*i),
+        Value::Timestamp(micros) if name.ends_with("_us") => Some(*micros),
+        Value::Timestamp(micros) => Some(micros / 1000),
+        _ => None,
+    }
+}
+
+/// A sortable text form of the source log position, by connector:
+/// - PostgreSQL `lsn` → `pg:` + 20-digit zero-padded LSN;
+/// - MySQL/MariaDB `file`, `pos`, `row` → `mysql:<file>:` + 20-digit pos + `:` + 10-digit row
+///   (binlog file names carry a fixed-width sequence number, so they sort);
+/// - SQL Server / Db2 `change_lsn` (fixed-width hex) + `event_serial_no`;
+/// - Oracle `scn` (+ `commit_scn`) → `ora:` + 40-digit zero-padded SCN.
+///
+/// Positions of one table always come from one connector, so only like compares with like.
+pub fn log_position(source: &Value) -> Option<String> {
+    if let Some(lsn) = int_field(source, "lsn") {
+        return Some(format!("pg:{lsn:020}"));
+    }
+    if let (Some(Value::String(file)), Some(pos)) = (source.get("file"), int_field(source, "pos")) {
+        let row = int_field(source, "row").unwrap_or(0);
+        return Some(format!("mysql:{file}:{pos:020}:{row:010}"));
+    }
+    if let Some(Value::String(lsn)) = source.get("change_lsn") {
+        let serial = int_field(source, "event_serial_no").unwrap_or(0);
+        return Some(format!("lsn:{lsn}:{serial:010}"));
+    }
+    if let Some(scn) = source.get("scn") {
+        let digits = match scn {
+            Value::String(s) if s.bytes().all(|b| b.is_ascii_digit()) && !s.is_empty() => s.to_string(),
+            Value::Int(i) => i.to_string(),
+            _ => return None,
+        };
+        return Some(format!("ora:{digits:0>40}"));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::json;
+
+    fn change(text: &str) -> Result<Change, DecodeError> {
+        unwrap(Decoded::untyped(json::decode(text.as_bytes()).unwrap()))
+    }
+
+    #[test]
+    fn update_takes_the_after_image_and_source_time() {
+        let c = change(
+            r#"{"before": {"id": 1, "n": "a"}, "after": {"id": 1, "n": "b"}, "op": "u",
+                "ts_ms": 1700000000999, "source": {"ts_ms": 1700000000123, "lsn": 2456}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.op, Op::Update);
+        assert_eq!(c.row.get("n"), Some(&Value::String("b".into())));
+        assert_eq!(c.source_ts_micros, Some(1_700_000_000_123_000));
+        assert_eq!(c.position.as_deref(), Some("pg:00000000000000002456"));
+    }
+
+    #[test]
+    fn delete_takes_the_before_image() {
+        let c = change(r#"{"before": {"id": 7}, "after": null, "op": "d", "ts_ms": 5}"#).unwrap();
+        assert_eq!(c.op, Op::Delete);
+        assert_eq!(c.row.get("id"), Some(&Value::Int(7)));
+        assert_eq!(c.source_ts_micros, Some(5000));
+    }
+
+    #[test]
+    fn mysql_positions_sort_in_log_order() {
+        let pos = |file: &str, pos: i64| {
+            let src = json::decode(format!(r#"{{"file": "{file}", "pos": {pos}, "row": 0}}"#).as_bytes())
+                .unwrap();
+            log_position(&src).unwrap()
+        };
+        assert!(pos("mysql-bin.000003", 154) < pos("mysql-bin.000003", 1540));
+        assert!(pos("mysql-bin.000003", 99999) < pos("mysql-bin.000004", 4));
+    }
+
+    #[test]
+    fn envelope_errors_name_the_problem() {
+        let e = change(r#"{"after": {"id": 1}, "op": "t"}"#).unwrap_err();
+        assert!(e.to_string().contains("truncate"), "{e}");
+        let e = change(r#"{"after": {"id": 1}, "op": "x"}"#).unwrap_err();
+        assert!(e.to_string().contains("unknown op"), "{e}");
+        let e = change(r#"{"after": null, "op": "c"}"#).unwrap_err();
+        assert!(e.to_string().contains("without an 'after'"), "{e}");
+        let e = change(r#"{"after": 5, "op": "c"}"#).unwrap_err();
+        assert!(e.to_string().contains("must be an object"), "{e}");
+    }
+
+    #[test]
+    fn detects_envelopes() {
+        assert!(is_envelope(&json::decode(br#"{"op": "c", "after": {}}"#).unwrap()));
+        assert!(!is_envelope(&json::decode(br#"{"op": 1, "after": {}}"#).unwrap()));
+        assert!(!is_envelope(&json::decode(br#"{"id": 1}"#).unwrap()));
+    }
+}

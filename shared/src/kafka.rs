@@ -1,0 +1,217 @@
+//! The Kafka event a Lambda event source mapping delivers (Amazon MSK: `aws:kafka`;
+//! self-managed Kafka: `SelfManagedKafka`), and its records in offset order.
+
+use std::collections::HashMap;
+
+use base64::Engine as _;
+use serde::Deserialize;
+
+use crate::decode::DecodeError;
+
+/// The event an MSK or self-managed Kafka event source mapping sends.
+///
+/// deltasink reads it with its own types rather than `aws_lambda_events`' because those turn
+/// the record timestamp into a date-time through a float, which loses milliseconds (seen:
+/// 1700000000123 became 1700000000122); the timestamp must stay exact.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KafkaEvent {
+    #[serde(default)]
+    pub event_source: Option<String>,
+    #[serde(default)]
+    pub event_source_arn: Option<String>,
+    #[serde(default)]
+    pub bootstrap_servers: Option<String>,
+    /// Records grouped by `<topic>-<partition>`.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub records: HashMap<String, Vec<KafkaRecord>>,
+}
+
+/// One Kafka record as the event carries it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KafkaRecord {
+    #[serde(default)]
+    pub topic: Option<String>,
+    pub partition: i64,
+    pub offset: i64,
+    /// Milliseconds since the epoch, exact.
+    #[serde(default)]
+    pub timestamp: i64,
+    #[serde(default)]
+    pub timestamp_type: Option<String>,
+    /// Base64; absent or null for a record without a key.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// Base64; absent or null for a tombstone.
+    #[serde(default)]
+    pub value: Option<String>,
+    /// Header values are arrays of signed bytes.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub headers: Vec<HashMap<String, Vec<i8>>>,
+}
+
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// One record with its key and value still base64-encoded, and its exact coordinates.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordRef<'a> {
+    pub topic: &'a str,
+    pub partition: i32,
+    pub offset: i64,
+    /// Record timestamp in milliseconds, exactly as Kafka gave it.
+    pub timestamp_ms: i64,
+    pub key_b64: Option<&'a str>,
+    pub value_b64: Option<&'a str>,
+    pub record: &'a KafkaRecord,
+}
+
+impl RecordRef<'_> {
+    /// Headers as (name, bytes) pairs; Lambda sends header values as arrays of signed bytes.
+    pub fn headers(&self) -> Vec<(&str, Vec<u8>)> {
+        self.record
+            .headers
+            .iter()
+            .flat_map(|h| h.iter())
+            .map(|(k, v)| (k.as_str(), v.iter().map(|b| *b as u8).collect()))
+            .collect()
+    }
+}
+
+/// The records of one topic-partition, sorted by offset.
+#[derive(Debug)]
+pub struct PartitionRecords<'a> {
+    pub topic: &'a str,
+    pub partition: i32,
+    pub records: Vec<RecordRef<'a>>,
+}
+
+/// Why the event itself (not one record) is unusable. Such an event cannot succeed on retry
+/// either, so the function reports it and the event source mapping's on-failure destination
+/// keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventError {
+    #[error("unsupported eventSource {0:?}: expected aws:kafka (Amazon MSK) or SelfManagedKafka")]
+    Source(String),
+    #[error("record under {group:?} at offset {offset}: partition {partition} is out of range")]
+    Partition {
+        group: String,
+        partition: i64,
+        offset: i64,
+    },
+}
+
+/// Groups an event's records by topic-partition, sorted by topic, partition and offset.
+///
+/// A record without a `topic` field takes it from its group name (`<topic>-<partition>`).
+pub fn partitions(event: &KafkaEvent) -> Result<Vec<PartitionRecords<'_>>, EventError> {
+    if let Some(source) = &event.event_source
+        && source != "aws:kafka"
+        && source != "SelfManagedKafka"
+    {
+        return Err(EventError::Source(source.clone()));
+    }
+    let mut out: Vec<PartitionRecords<'_>> = Vec::new();
+    let mut groups: Vec<(&String, &Vec<KafkaRecord>)> = event.records.iter().collect();
+    groups.sort_by(|a, b| a.0.cmp(b.0));
+    for (group, records) in groups {
+        for record in records {
+            let partition = i32::try_from(record.partition).map_err(|_| EventError::Partition {
+                group: group.clone(),
+                partition: record.partition,
+                offset: record.offset,
+            })?;
+            let topic = match record.topic.as_deref() {
+                Some(t) => t,
+                None => group
+                    .rsplit_once('-')
+                    .map(|(t, _)| t)
+                    .unwrap_or(group.as_str()),
+            };
+            let r = RecordRef {
+                topic,
+                partition,
+                offset: record.offset,
+                timestamp_ms: record.timestamp,
+                key_b64: record.key.as_deref(),
+                value_b64: record.value.as_deref(),
+                record,
+            };
+            match out
+                .iter_mut()
+                .find(|p| p.topic == topic && p.partition == partition)
+            {
+                Some(p) => p.records.push(r),
+                None => out.push(PartitionRecords {
+                    topic,
+                    partition,
+                    records: vec![r],
+                }),
+            }
+        }
+    }
+    for p in &mut out {
+        p.records.sort_by_key(|r| r.offset);
+        // A duplicated offset within one event (seen with retried batches) is one record.
+        p.records.dedup_by_key(|r| r.offset);
+    }
+    out.sort_by(|a, b| (a.topic, a.partition).cmp(&(b.topic, b.partition)));
+    Ok(out)
+}
+
+/// Decodes a base64 key or value into `buf` (reused between records).
+pub fn decode_base64(part: &'static str, text: &str, buf: &mut Vec<u8>) -> Result<(), DecodeError> {
+    buf.clear();
+    base64::engine::general_purpose::STANDARD
+        .decode_vec(text.as_bytes(), buf)
+        .map_err(|e| DecodeError::Base64 {
+            part,
+            detail: e.to_string(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_sorts_and_reads_headers() {
+        let event: KafkaEvent = serde_json::from_str(
+            r#"{"eventSource": "aws:kafka", "records": {
+                "b-1": [{"topic": "b", "partition": 1, "offset": 9, "timestamp": 1700000000123,
+                          "timestampType": "CREATE_TIME", "value": "e30=", "headers": [{"h": [104, -1]}]}],
+                "a-0": [{"topic": "a", "partition": 0, "offset": 5, "timestamp": 1, "timestampType": "CREATE_TIME", "headers": []},
+                        {"topic": "a", "partition": 0, "offset": 4, "timestamp": 1, "timestampType": "CREATE_TIME", "headers": []}]}}"#,
+        )
+        .unwrap();
+        let parts = partitions(&event).unwrap();
+        assert_eq!(parts.len(), 2);
+        assert_eq!((parts[0].topic, parts[0].partition), ("a", 0));
+        assert_eq!(parts[0].records.iter().map(|r| r.offset).collect::<Vec<_>>(), [4, 5]);
+        assert_eq!(parts[1].records[0].timestamp_ms, 1_700_000_000_123);
+        assert_eq!(parts[1].records[0].headers(), vec![("h", vec![104u8, 255u8])]);
+    }
+
+    #[test]
+    fn self_managed_events_are_accepted_and_others_refused() {
+        let ok: KafkaEvent =
+            serde_json::from_str(r#"{"eventSource": "SelfManagedKafka", "bootstrapServers": "b:9092", "records": {}}"#)
+                .unwrap();
+        assert!(partitions(&ok).unwrap().is_empty());
+        let bad: KafkaEvent = serde_json::from_str(r#"{"eventSource": "aws:sqs", "records": {}}"#).unwrap();
+        assert!(matches!(partitions(&bad), Err(EventError::Source(_))));
+    }
+
+    #[test]
+    fn malformed_base64_is_a_decode_error() {
+        let mut buf = Vec::new();
+        let e = decode_base64("value", "not base64!", &mut buf).unwrap_err();
+        assert!(e.to_string().contains("invalid base64 in the record's value"), "{e}");
+    }
+}

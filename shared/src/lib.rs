@@ -1,0 +1,20 @@
+//! deltasink: Kafka change data into Databricks Delta Lake.
+//!
+//! Every piece of logic the three Lambda functions share lives here; the binaries in
+//! `functions/` only wire configuration, clients and handlers. The stage flow through the
+//! modules is: [`kafka`] (event) → [`decode`] → [`route`] → [`rows`] (CDC rows with metadata)
+//! → [`encode`] (Arrow/Parquet) → [`staging`] (keys) → [`store`] (S3).
+
+pub mod config;
+pub mod decode;
+pub mod encode;
+pub mod kafka;
+pub mod registry;
+pub mod route;
+pub mod rows;
+pub mod sql;
+pub mod stage;
+pub mod staging;
+pub mod store;
+pub mod telemetry;
+pub mod value;

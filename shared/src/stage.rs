@@ -1,0 +1,669 @@
+//! The stage pipeline: a Kafka event → decoded, routed table rows → Parquet files in the
+//! staging prefix, and undecodable records → the errors prefix.
+//!
+//! [`plan`] is pure (no I/O): it turns an event into the files to write, so that it is unit
+//! tested and benchmarked in-process. [`Stager::stage`] adds the two network steps: fetching
+//! Avro schemas before decoding, and uploading the planned files.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use tracing::{info, warn};
+
+use crate::config::{Envelope, StageConfig, TopicFormat};
+use crate::decode::debezium::{self, Op};
+use crate::decode::{self, DecodeError, Decoded, Format};
+use crate::encode::{self, EncodeError};
+use crate::kafka::{self, EventError, KafkaEvent, PartitionRecords, RecordRef};
+use crate::registry::{RegistryError, SchemaCache, SchemaSource};
+use crate::route::{Route, TableMode, TableName};
+use crate::rows::{self, ChangeMeta, Coordinates, Row, TableRows};
+use crate::staging::{self, FileFacts};
+use crate::store::{ObjectStore, StoreError};
+use crate::value::{ColumnType, Field, Value};
+
+/// Why an invocation failed. Every variant fails the whole invocation so that the event
+/// source mapping retries it; record-level problems never get here (they go to the errors
+/// prefix).
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    #[error("unusable event: {0}")]
+    Event(#[from] EventError),
+    #[error("schema registry: {0}")]
+    Registry(#[from] RegistryError),
+    #[error("staging upload failed: {0}")]
+    Store(#[from] StoreError),
+    #[error("encoding failed: {0}")]
+    Encode(#[from] EncodeError),
+}
+
+/// A file to write: a staged Parquet file or an errors file.
+#[derive(Debug, Clone)]
+pub struct PlannedFile {
+    pub key: String,
+    pub body: Bytes,
+    pub content_type: &'static str,
+    pub rows: usize,
+    pub table: Option<TableName>,
+}
+
+/// What one invocation produced.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StageSummary {
+    pub records: usize,
+    pub input_bytes: usize,
+    pub rows_staged: usize,
+    pub files_staged: usize,
+    pub records_to_errors: usize,
+    /// Debezium tombstones (null values after a delete): compaction markers whose delete the
+    /// preceding `d` event already carries.
+    pub tombstones_skipped: usize,
+    pub keys: Vec<String>,
+}
+
+/// A record that could not be staged, with its raw bytes and the reason. Written to the
+/// errors prefix as one JSON object per line.
+#[derive(Debug, Clone)]
+pub struct ErrorRecord<'a> {
+    pub record: RecordRef<'a>,
+    pub table: Option<TableName>,
+    pub reason: String,
+}
+
+impl ErrorRecord<'_> {
+    fn write_json(&self, out: &mut String) {
+        use crate::value::write_json_string as s;
+        use std::fmt::Write as _;
+        let r = &self.record;
+        out.push_str("{\"topic\":");
+        s(r.topic, out);
+        let _ = write!(
+            out,
+            ",\"partition\":{},\"offset\":{},\"timestamp\":{}",
+            r.partition, r.offset, r.timestamp_ms
+        );
+        out.push_str(",\"table\":");
+        match &self.table {
+            Some(t) => s(&t.to_string(), out),
+            None => out.push_str("null"),
+        }
+        out.push_str(",\"reason\":");
+        s(&self.reason, out);
+        // The key and value exactly as the event carried them (base64), even when invalid.
+        for (name, part) in [("key_base64", r.key_b64), ("value_base64", r.value_b64)] {
+            let _ = write!(out, ",\"{name}\":");
+            match part {
+                Some(text) => s(text, out),
+                None => out.push_str("null"),
+            }
+        }
+        out.push_str(",\"headers\":[");
+        for (i, (name, value)) in r.headers().iter().enumerate() {
+            use base64::Engine as _;
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str("{\"name\":");
+            s(name, out);
+            out.push_str(",\"value_base64\":");
+            s(&base64::engine::general_purpose::STANDARD.encode(value), out);
+            out.push('}');
+        }
+        out.push_str("]}\n");
+    }
+}
+
+/// Avro schema ids referenced by the event's Avro keys and values, for prefetching.
+pub fn avro_schema_ids(config: &StageConfig, parts: &[PartitionRecords<'_>]) -> Vec<u32> {
+    let mut ids = Vec::new();
+    let mut buf = Vec::new();
+    for part in parts {
+        let format = config.formats.for_topic(part.topic);
+        for r in &part.records {
+            for (f, text) in [(format.key, r.key_b64), (format.value, r.value_b64)] {
+                if f == Format::Avro
+                    && let Some(text) = text
+                    && kafka::decode_base64("value", text, &mut buf).is_ok()
+                    && let Ok(id) = crate::registry::schema_id(&buf)
+                    && !ids.contains(&id)
+                {
+                    ids.push(id);
+                }
+            }
+        }
+    }
+    ids
+}
+
+/// The decoded rows and errors of a batch, before encoding.
+pub struct DecodedBatch<'a> {
+    pub tables: Vec<TableRows>,
+    pub errors: Vec<ErrorRecord<'a>>,
+    pub tombstones_skipped: usize,
+    pub records: usize,
+    pub input_bytes: usize,
+}
+
+/// Decodes and routes every record of the event (pure; Avro schemas come from `schemas`).
+pub fn decode_batch<'a>(
+    config: &StageConfig,
+    parts: &[PartitionRecords<'a>],
+    schemas: &SchemaCache,
+) -> DecodedBatch<'a> {
+    let topics: Arc<[Arc<str>]> = {
+        let mut names: Vec<Arc<str>> = Vec::new();
+        for p in parts {
+            if !names.iter().any(|n| &**n == p.topic) {
+                names.push(Arc::from(p.topic));
+            }
+        }
+        names.into()
+    };
+    // Per table: its rows, and parallel to them the source record and whether it was keyed.
+    let mut tables: BTreeMap<TableName, (TableRows, Vec<(RecordRef<'a>, bool)>)> = BTreeMap::new();
+    let mut errors = Vec::new();
+    let mut tombstones_skipped = 0;
+    let mut records = 0;
+    let mut input_bytes = 0;
+    let mut key_buf = Vec::new();
+    let mut value_buf = Vec::new();
+    for part in parts {
+        let format = config.formats.for_topic(part.topic);
+        let route = config.router.route(part.topic);
+        let topic_index = topics.iter().position(|t| &**t == part.topic).unwrap_or(0) as u32;
+        let (table, sources) = tables.entry(route.table.clone()).or_insert_with(|| {
+            (
+                TableRows::new(
+                    route.table.clone(),
+                    route.mode,
+                    route.primary_key.clone(),
+                    topics.clone(),
+                ),
+                Vec::new(),
+            )
+        });
+        for record in &part.records {
+            records += 1;
+            let at = Coordinates {
+                topic: topic_index,
+                partition: record.partition,
+                offset: record.offset,
+                timestamp_ms: record.timestamp_ms,
+            };
+            let built = build_row(
+                config,
+                format,
+                &route,
+                schemas,
+                record,
+                at,
+                &mut key_buf,
+                &mut value_buf,
+            );
+            input_bytes += key_buf.len() + value_buf.len();
+            match built {
+                Ok(Built::Row { row, keyed }) => {
+                    sources.push((*record, keyed));
+                    table.push(row);
+                }
+                Ok(Built::Tombstone) => tombstones_skipped += 1,
+                Err(reason) => errors.push(ErrorRecord {
+                    record: *record,
+                    table: Some(route.table.clone()),
+                    reason,
+                }),
+            }
+        }
+    }
+
+    let mut out = Vec::with_capacity(tables.len());
+    for (_, (mut table, sources)) in tables {
+        settle_mode(&mut table, &sources, &mut errors);
+        if !table.rows.is_empty() {
+            out.push(table);
+        }
+    }
+    DecodedBatch {
+        tables: out,
+        errors,
+        tombstones_skipped,
+        records,
+        input_bytes,
+    }
+}
+
+/// Resolves `auto` (upsert when the table has a key) and the primary key of an upsert table
+/// taken from Kafka keys; rows that cannot be upserted (no key) move to the errors list.
+/// `sources` is parallel to `table.rows`.
+fn settle_mode<'a>(
+    table: &mut TableRows,
+    sources: &[(RecordRef<'a>, bool)],
+    errors: &mut Vec<ErrorRecord<'a>>,
+) {
+    let first_keyed = sources.iter().position(|(_, keyed)| *keyed);
+    if table.mode == TableMode::Auto {
+        table.mode = if !table.primary_key.is_empty() || first_keyed.is_some() {
+            TableMode::Upsert
+        } else {
+            TableMode::Append
+        };
+    }
+    if table.mode != TableMode::Upsert {
+        return;
+    }
+    if table.primary_key.is_empty() {
+        // The key columns are the fields of the first keyed row's key (Debezium keys are
+        // structs of the primary key columns), or `_kafka_key` for a primitive key.
+        table.primary_key = first_keyed
+            .map(|i| table.rows[i].key_columns.clone())
+            .unwrap_or_default();
+    }
+    let name = table.table.clone();
+    let pk = table.primary_key.clone();
+    let rows = std::mem::take(&mut table.rows);
+    let mut kept = Vec::with_capacity(rows.len());
+    for (row, (record, _)) in rows.into_iter().zip(sources) {
+        let missing: Vec<String> = pk
+            .iter()
+            .filter(|c| !row.data.iter().any(|(n, v)| **n == ***c && !v.is_null()))
+            .map(|c| format!("`{c}`"))
+            .collect();
+        if !pk.is_empty() && missing.is_empty() {
+            kept.push(row);
+            continue;
+        }
+        let reason = if pk.is_empty() {
+            format!(
+                "upsert table {name} has no primary key: configure primary_key in DELTASINK_TABLES or send keyed records"
+            )
+        } else {
+            format!(
+                "primary key column(s) {} missing or null in a row of upsert table {name}",
+                missing.join(", ")
+            )
+        };
+        errors.push(ErrorRecord {
+            record: *record,
+            table: Some(name.clone()),
+            reason,
+        });
+    }
+    table.rows = kept;
+}
+
+enum Built {
+    Row { row: Row, keyed: bool },
+    Tombstone,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build_row(
+    config: &StageConfig,
+    format: TopicFormat,
+    route: &Route,
+    schemas: &SchemaCache,
+    record: &RecordRef<'_>,
+    at: Coordinates,
+    key_buf: &mut Vec<u8>,
+    value_buf: &mut Vec<u8>,
+) -> Result<Built, String> {
+    key_buf.clear();
+    value_buf.clear();
+    if let Some(text) = record.key_b64 {
+        kafka::decode_base64("key", text, key_buf).map_err(|e| e.to_string())?;
+    }
+    if let Some(text) = record.value_b64 {
+        kafka::decode_base64("value", text, value_buf).map_err(|e| e.to_string())?;
+    }
+    let size = key_buf.len() + value_buf.len();
+    if size > config.max_record_bytes {
+        return Err(DecodeError::Oversized {
+            size,
+            limit: config.max_record_bytes,
+        }
+        .to_string());
+    }
+    let has_value = record.value_b64.is_some();
+    let key = match record.key_b64 {
+        Some(_) => Some(decode_part(format.key, key_buf, schemas).map_err(|e| format!("key: {e}"))?),
+        None => None,
+    };
+
+    if route.mode == TableMode::Raw {
+        let key_text = key.map(|k| Value::String(k.value.to_text(k.schema.as_ref()).into()));
+        let value_text = if has_value {
+            let v = match format.value {
+                // Keep JSON and text exactly as sent.
+                Format::Json | Format::String => std::str::from_utf8(value_buf)
+                    .map(|s| s.to_string())
+                    .map_err(|e| format!("value: invalid UTF-8 text: {e}"))?,
+                f => {
+                    let d = decode_part(f, value_buf, schemas).map_err(|e| format!("value: {e}"))?;
+                    d.value.to_text(d.schema.as_ref())
+                }
+            };
+            Value::String(v.into())
+        } else {
+            Value::Null
+        };
+        let row = Row {
+            data: vec![
+                (rows::RAW_KEY.into(), key_text.unwrap_or(Value::Null)),
+                (rows::RAW_VALUE.into(), value_text),
+            ],
+            declared: None,
+            change: None,
+            at,
+            input_bytes: size,
+            key_columns: Vec::new(),
+        };
+        return Ok(Built::Row { row, keyed: false });
+    }
+
+    let (mut data, mut declared, change) = if !has_value {
+        if format.envelope != Envelope::None {
+            return Ok(Built::Tombstone);
+        }
+        if key.is_none() {
+            return Err("record has neither key nor value".into());
+        }
+        (
+            Vec::new(),
+            None,
+            ChangeMeta {
+                op: Op::Delete,
+                cdc_ts: at.timestamp_ms.saturating_mul(1000),
+                deleted: true,
+                position: None,
+            },
+        )
+    } else {
+        let value = decode_part(format.value, value_buf, schemas).map_err(|e| format!("value: {e}"))?;
+        let envelope = match format.envelope {
+            Envelope::Debezium => true,
+            Envelope::Auto => debezium::is_envelope(&value.value),
+            Envelope::None => false,
+        };
+        if envelope {
+            let change = debezium::unwrap(value).map_err(|e| format!("value: {e}"))?;
+            let data = match change.row {
+                Value::Struct(fields) => fields,
+                _ => Vec::new(),
+            };
+            (
+                data,
+                change.row_type,
+                ChangeMeta {
+                    op: change.op,
+                    cdc_ts: change
+                        .source_ts_micros
+                        .unwrap_or(at.timestamp_ms.saturating_mul(1000)),
+                    deleted: change.op == Op::Delete,
+                    position: change.position.map(String::into_boxed_str),
+                },
+            )
+        } else {
+            let (data, declared) = match (value.value, value.schema) {
+                (Value::Struct(fields), schema) => (fields, schema),
+                (other, schema) => (
+                    vec![("value".into(), other)],
+                    schema.map(|t| ColumnType::Struct(vec![Field::new("value", t)])),
+                ),
+            };
+            (
+                data,
+                declared,
+                ChangeMeta {
+                    op: Op::Create,
+                    cdc_ts: at.timestamp_ms.saturating_mul(1000),
+                    deleted: false,
+                    position: None,
+                },
+            )
+        }
+    };
+
+    // Key columns: a struct key's fields fill the row where it lacks them (deletes without a
+    // before image, key-only tombstones); a primitive key is kept as `_kafka_key` when it is
+    // the table's key.
+    let mut key_columns = Vec::new();
+    let keyed = key.as_ref().is_some_and(|k| !k.value.is_null());
+    if let Some(key) = key.filter(|k| !k.value.is_null()) {
+        match key.value {
+            Value::Struct(fields) => {
+                let key_types = match &key.schema {
+                    Some(ColumnType::Struct(types)) => Some(types),
+                    _ => None,
+                };
+                for (name, value) in fields {
+                    key_columns.push(name.to_string());
+                    let present = data.iter().any(|(n, v)| *n == name && !v.is_null());
+                    if !present {
+                        let ty = key_types
+                            .and_then(|ts| ts.iter().find(|f| *f.name == *name))
+                            .map(|f| f.ty.clone());
+                        if let (Some(ColumnType::Struct(fields)), Some(ty)) = (&mut declared, ty) {
+                            if !fields.iter().any(|f| *f.name == *name) {
+                                fields.push(Field::new(&*name, ty));
+                            }
+                        }
+                        data.retain(|(n, _)| *n != name);
+                        data.push((name, value));
+                    }
+                }
+            }
+            primitive => {
+                if route.primary_key.is_empty() {
+                    key_columns.push(rows::KAFKA_KEY.to_string());
+                    if let Some(ColumnType::Struct(fields)) = &mut declared {
+                        fields.push(Field::new(
+                            rows::KAFKA_KEY,
+                            key.schema.clone().unwrap_or_else(|| ColumnType::infer(&primitive)),
+                        ));
+                    }
+                    data.push((rows::KAFKA_KEY.into(), primitive));
+                }
+            }
+        }
+    }
+    for (name, _) in &mut data {
+        if let std::borrow::Cow::Owned(renamed) = rows::data_column_name(name) {
+            *name = renamed.into();
+        }
+    }
+    Ok(Built::Row {
+        row: Row {
+            data,
+            declared: declared.map(Arc::new),
+            change: Some(change),
+            at,
+            input_bytes: size,
+            key_columns,
+        },
+        keyed,
+    })
+}
+
+fn decode_part(format: Format, bytes: &[u8], schemas: &SchemaCache) -> Result<Decoded, DecodeError> {
+    match format {
+        Format::Avro => decode::avro::decode(bytes, schemas),
+        f => decode::decode_self_describing(f, bytes),
+    }
+}
+
+/// Encodes every table of a decoded batch into staged files, and the errors into error
+/// files. Pure: the bodies are returned, not written.
+pub fn encode_batch(config: &StageConfig, decoded: DecodedBatch<'_>) -> Result<(Vec<PlannedFile>, StageSummary), StageError> {
+    let mut files = Vec::new();
+    let mut summary = StageSummary {
+        records: decoded.records,
+        input_bytes: decoded.input_bytes,
+        tombstones_skipped: decoded.tombstones_skipped,
+        records_to_errors: decoded.errors.len(),
+        ..StageSummary::default()
+    };
+    for table in decoded.tables {
+        encode_table(config, table, &mut files, &mut summary)?;
+    }
+    files.extend(error_files(config, &decoded.errors));
+    summary.keys = files.iter().map(|f| f.key.clone()).collect();
+    Ok((files, summary))
+}
+
+fn encode_table(
+    config: &StageConfig,
+    table: TableRows,
+    files: &mut Vec<PlannedFile>,
+    summary: &mut StageSummary,
+) -> Result<(), StageError> {
+    let fields = encode::file_fields(&table, config.nested);
+    let mut start = 0;
+    let mut part_number = 0;
+    while start < table.rows.len() {
+        let first = &table.rows[start];
+        let (topic, partition) = (first.at.topic, first.at.partition);
+        if start > 0 {
+            let previous = &table.rows[start - 1].at;
+            part_number = if (previous.topic, previous.partition) == (topic, partition) {
+                part_number + 1
+            } else {
+                0
+            };
+        }
+        // A file holds one topic-partition (its key names them) and stays within the limits.
+        let mut end = start;
+        let mut bytes = 0usize;
+        while end < table.rows.len() {
+            let r = &table.rows[end];
+            if r.at.topic != topic || r.at.partition != partition {
+                break;
+            }
+            let rows_in_file = end - start;
+            if rows_in_file > 0
+                && (rows_in_file >= config.max_file_rows
+                    || bytes + r.input_bytes > config.max_file_bytes)
+            {
+                break;
+            }
+            bytes += r.input_bytes;
+            end += 1;
+        }
+        let rows = &table.rows[start..end];
+        let batch = encode::record_batch(&table, rows, &fields)?;
+        let body = encode::parquet_bytes(&table, &batch)?;
+        let topic_name = table.topics.get(topic as usize).map(|t| &**t).unwrap_or_default();
+        let facts = FileFacts {
+            table: &table.table,
+            topic: topic_name,
+            partition,
+            first_offset: rows[0].at.offset,
+            last_offset: rows[rows.len() - 1].at.offset,
+            part_number,
+            first_timestamp_ms: rows[0].at.timestamp_ms,
+        };
+        let key = staging::staged_key(&config.staging_prefix, &config.file_name, &facts);
+        summary.rows_staged += rows.len();
+        summary.files_staged += 1;
+        files.push(PlannedFile {
+            key,
+            body: Bytes::from(body),
+            content_type: "application/vnd.apache.parquet",
+            rows: rows.len(),
+            table: Some(table.table.clone()),
+        });
+        start = end;
+    }
+    Ok(())
+}
+
+fn error_files(config: &StageConfig, errors: &[ErrorRecord<'_>]) -> Vec<PlannedFile> {
+    let mut by_partition: BTreeMap<(&str, i32), Vec<&ErrorRecord<'_>>> = BTreeMap::new();
+    for e in errors {
+        by_partition
+            .entry((e.record.topic, e.record.partition))
+            .or_default()
+            .push(e);
+    }
+    by_partition
+        .into_iter()
+        .map(|((topic, partition), mut records)| {
+            records.sort_by_key(|e| e.record.offset);
+            let mut body = String::new();
+            for e in &records {
+                e.write_json(&mut body);
+            }
+            let first = records.first().map(|e| e.record.offset).unwrap_or_default();
+            let last = records.last().map(|e| e.record.offset).unwrap_or_default();
+            PlannedFile {
+                key: staging::errors_key(&config.errors_prefix, topic, partition, first, last),
+                body: Bytes::from(body),
+                content_type: "application/x-ndjson",
+                rows: records.len(),
+                table: None,
+            }
+        })
+        .collect()
+}
+
+/// Decodes and encodes an event without I/O: the files a stage invocation would write.
+/// Avro schemas must already be in `schemas`.
+pub fn plan(config: &StageConfig, event: &KafkaEvent, schemas: &SchemaCache) -> Result<(Vec<PlannedFile>, StageSummary), StageError> {
+    let parts = kafka::partitions(event)?;
+    let decoded = decode_batch(config, &parts, schemas);
+    encode_batch(config, decoded)
+}
+
+/// The stage function's logic with its clients, built once per cold start.
+pub struct Stager<S, R> {
+    pub config: Arc<StageConfig>,
+    pub store: S,
+    pub registry: Option<R>,
+}
+
+impl<S: ObjectStore, R: SchemaSource> Stager<S, R> {
+    pub fn new(config: Arc<StageConfig>, store: S, registry: Option<R>) -> Self {
+        Stager {
+            config,
+            store,
+            registry,
+        }
+    }
+
+    /// Stages one event: fetch Avro schemas, decode, encode, upload. Returns only after every
+    /// file is written; any infrastructure failure fails the invocation (a retry rewrites the
+    /// same keys).
+    pub async fn stage(&self, event: &KafkaEvent) -> Result<StageSummary, StageError> {
+        let parts = kafka::partitions(event)?;
+        let mut schemas = SchemaCache::default();
+        let ids = avro_schema_ids(&self.config, &parts);
+        if !ids.is_empty() {
+            match &self.registry {
+                Some(registry) => schemas.prefetch(registry, ids).await?,
+                // Config validation requires a registry for Avro topics; a record that still
+                // names a schema is decoded against an empty cache and goes to errors.
+                None => warn!("Avro records but no schema registry configured"),
+            }
+        }
+        let decoded = decode_batch(&self.config, &parts, &schemas);
+        drop(parts);
+        let (files, summary) = encode_batch(&self.config, decoded)?;
+        let bucket = self.config.bucket.as_str();
+        futures::stream::iter(files.into_iter().map(|f| async move {
+            self.store.put(bucket, &f.key, f.body, f.content_type).await?;
+            info!(s3_key = %f.key, rows = f.rows, table = ?f.table.as_ref().map(|t| t.to_string()), "staged");
+            Ok::<(), StoreError>(())
+        }))
+        .buffer_unordered(self.config.max_concurrent_uploads)
+        .try_collect::<Vec<()>>()
+        .await?;
+        if summary.records_to_errors > 0 {
+            warn!(
+                records_to_errors = summary.records_to_errors,
+                "records could not be decoded and were written to the errors prefix"
+            );
+        }
+        Ok(summary)
+    }
+}
