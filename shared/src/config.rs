@@ -129,28 +129,92 @@ pub mod vars {
     /// Every stage variable with its default ("" = required or unset) and meaning; the README
     /// configuration reference is checked against this table by a test.
     pub const STAGE: &[(&str, &str, &str)] = &[
-        (STAGING_BUCKET, "", "S3 bucket for staged Parquet files and the errors prefix (required)"),
-        (STAGING_PREFIX, "staging", "key prefix under which staged files are written"),
-        (ERRORS_PREFIX, "errors", "key prefix for records that could not be decoded"),
+        (
+            STAGING_BUCKET,
+            "",
+            "S3 bucket for staged Parquet files and the errors prefix (required)",
+        ),
+        (
+            STAGING_PREFIX,
+            "staging",
+            "key prefix under which staged files are written",
+        ),
+        (
+            ERRORS_PREFIX,
+            "errors",
+            "key prefix for records that could not be decoded",
+        ),
         (
             FILE_NAME_PATTERN,
             super::super::staging::DEFAULT_PATTERN,
             "file name pattern under `<staging prefix>/<table>/`",
         ),
-        (MAX_FILE_ROWS, "500000", "rows per staged file before a new file starts"),
-        (MAX_FILE_BYTES, "67108864", "approximate bytes per staged file before a new file starts"),
-        (MAX_RECORD_BYTES, "4194304", "key + value bytes above which a record goes to the errors prefix"),
-        (NESTED, "struct", "nested values as `struct` (STRUCT/ARRAY columns) or `json` (STRING)"),
-        (KEY_FORMAT, "json", "default key format: json, connect-json, avro, string, bytes"),
-        (VALUE_FORMAT, "json", "default value format: json, connect-json, avro, string, bytes"),
-        (ENVELOPE, "auto", "Debezium envelope handling: auto, debezium, none"),
-        (TOPICS, "", "JSON object: topic name or `*` glob → {key_format, value_format, envelope}"),
-        (ROUTES, "", "JSON array of routing rules (strip_prefix, regex, map), first match wins"),
+        (
+            MAX_FILE_ROWS,
+            "500000",
+            "rows per staged file before a new file starts",
+        ),
+        (
+            MAX_FILE_BYTES,
+            "67108864",
+            "approximate bytes per staged file before a new file starts",
+        ),
+        (
+            MAX_RECORD_BYTES,
+            "4194304",
+            "key + value bytes above which a record goes to the errors prefix",
+        ),
+        (
+            NESTED,
+            "struct",
+            "nested values as `struct` (STRUCT/ARRAY columns) or `json` (STRING)",
+        ),
+        (
+            KEY_FORMAT,
+            "json",
+            "default key format: json, connect-json, avro, string, bytes",
+        ),
+        (
+            VALUE_FORMAT,
+            "json",
+            "default value format: json, connect-json, avro, string, bytes",
+        ),
+        (
+            ENVELOPE,
+            "auto",
+            "Debezium envelope handling: auto, debezium, none",
+        ),
+        (
+            TOPICS,
+            "",
+            "JSON object: topic name or `*` glob → {key_format, value_format, envelope}",
+        ),
+        (
+            ROUTES,
+            "",
+            "JSON array of routing rules (strip_prefix, regex, map), first match wins",
+        ),
         (TABLES, "", "JSON object: table → {mode, primary_key}"),
-        (DEFAULT_MODE, "auto", "table mode when a table has none: auto, upsert, append, raw"),
-        (SCHEMA_REGISTRY_URL, "", "Confluent schema registry URL (required for Avro topics)"),
-        (SCHEMA_REGISTRY_BASIC_AUTH, "", "`user:password` for the schema registry"),
-        (SCHEMA_REGISTRY_TIMEOUT_MS, "5000", "timeout of one schema registry request"),
+        (
+            DEFAULT_MODE,
+            "auto",
+            "table mode when a table has none: auto, upsert, append, raw",
+        ),
+        (
+            SCHEMA_REGISTRY_URL,
+            "",
+            "Confluent schema registry URL (required for Avro topics)",
+        ),
+        (
+            SCHEMA_REGISTRY_BASIC_AUTH,
+            "",
+            "`user:password` for the schema registry",
+        ),
+        (
+            SCHEMA_REGISTRY_TIMEOUT_MS,
+            "5000",
+            "timeout of one schema registry request",
+        ),
         (MAX_CONCURRENT_UPLOADS, "4", "staged files uploaded at once"),
     ];
 }
@@ -195,9 +259,15 @@ impl<'a> Vars<'a> {
         let raw = self.get(name).unwrap_or(default);
         let trimmed = raw.trim_matches('/');
         if trimmed.is_empty() {
-            return Err(ConfigError::new(name, "expected a non-empty key prefix such as `staging`"));
+            return Err(ConfigError::new(
+                name,
+                "expected a non-empty key prefix such as `staging`",
+            ));
         }
-        if trimmed.split('/').any(|seg| seg.is_empty() || seg == "." || seg == "..") {
+        if trimmed
+            .split('/')
+            .any(|seg| seg.is_empty() || seg == "." || seg == "..")
+        {
             return Err(ConfigError::new(
                 name,
                 format!("{raw:?} has an empty, `.` or `..` path segment"),
@@ -206,7 +276,10 @@ impl<'a> Vars<'a> {
         Ok(trimmed.to_string())
     }
 
-    pub fn json<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<Option<T>, ConfigError> {
+    pub fn json<T: serde::de::DeserializeOwned>(
+        &self,
+        name: &str,
+    ) -> Result<Option<T>, ConfigError> {
         self.get(name)
             .map(|s| {
                 serde_json::from_str(s)
@@ -243,7 +316,10 @@ impl StageConfig {
         use vars::*;
         let v = Vars::new(map);
         let bucket = v
-            .required(STAGING_BUCKET, "the S3 bucket that receives staged Parquet files")?
+            .required(
+                STAGING_BUCKET,
+                "the S3 bucket that receives staged Parquet files",
+            )?
             .to_string();
         let staging_prefix = v.prefix(STAGING_PREFIX, "staging")?;
         let errors_prefix = v.prefix(ERRORS_PREFIX, "errors")?;
@@ -287,9 +363,8 @@ impl StageConfig {
         let mut formats = TopicFormats::new(default_format);
         if let Some(specs) = v.json::<serde_json::Map<String, serde_json::Value>>(TOPICS)? {
             for (topic, spec) in specs {
-                let spec: TopicFormatSpec = serde_json::from_value(spec).map_err(|e| {
-                    ConfigError::new(TOPICS, format!("entry {topic:?}: {e}"))
-                })?;
+                let spec: TopicFormatSpec = serde_json::from_value(spec)
+                    .map_err(|e| ConfigError::new(TOPICS, format!("entry {topic:?}: {e}")))?;
                 let parse = |s: &Option<String>, default: Format| match s {
                     None => Ok(default),
                     Some(s) => parse_format(s)
@@ -300,7 +375,8 @@ impl StageConfig {
                     value: parse(&spec.value_format, default_format.value)?,
                     envelope: spec.envelope.unwrap_or(default_format.envelope),
                 };
-                let glob = crate::route::Glob::new(&topic).map_err(|p| ConfigError::new(TOPICS, p))?;
+                let glob =
+                    crate::route::Glob::new(&topic).map_err(|p| ConfigError::new(TOPICS, p))?;
                 formats.overrides.push((glob, format));
             }
         }
@@ -320,7 +396,14 @@ impl StageConfig {
             })?,
         };
         let router = Router::new(rules, tables, default_mode).map_err(|p| {
-            ConfigError::new(if p.starts_with("table") { TABLES } else { ROUTES }, p)
+            ConfigError::new(
+                if p.starts_with("table") {
+                    TABLES
+                } else {
+                    ROUTES
+                },
+                p,
+            )
         })?;
 
         let registry = match v.get(SCHEMA_REGISTRY_URL) {
@@ -351,7 +434,7 @@ impl StageConfig {
                     url: url.trim_end_matches('/').to_string(),
                     basic_auth,
                     timeout: Duration::from_millis(
-                        v.positive(SCHEMA_REGISTRY_TIMEOUT_MS, 5000)? as u64,
+                        v.positive(SCHEMA_REGISTRY_TIMEOUT_MS, 5000)? as u64
                     ),
                 })
             }
@@ -429,7 +512,11 @@ mod tests {
             (vars::VALUE_FORMAT, "protobuf", "unknown format"),
             (vars::ENVELOPE, "maxwell", "auto, debezium or none"),
             (vars::TOPICS, "{not json", "invalid JSON"),
-            (vars::ROUTES, "[{\"regex\": \"(\", \"table\": \"t\"}]", "invalid regex"),
+            (
+                vars::ROUTES,
+                "[{\"regex\": \"(\", \"table\": \"t\"}]",
+                "invalid regex",
+            ),
             (vars::ROUTES, "[{\"regex\": \"(a)\"}]", "unknown rule"),
             (vars::FILE_NAME_PATTERN, "{date}.parquet", "retry"),
             (vars::STAGING_PREFIX, "a//b", "empty"),
@@ -482,8 +569,14 @@ mod tests {
             ),
         ]))
         .unwrap();
-        assert_eq!(c.formats.for_topic("cdc.public.orders").value, Format::ConnectJson);
-        assert_eq!(c.formats.for_topic("cdc.public.orders").envelope, Envelope::Debezium);
+        assert_eq!(
+            c.formats.for_topic("cdc.public.orders").value,
+            Format::ConnectJson
+        );
+        assert_eq!(
+            c.formats.for_topic("cdc.public.orders").envelope,
+            Envelope::Debezium
+        );
         assert_eq!(c.formats.for_topic("events").value, Format::Json);
     }
 

@@ -63,9 +63,11 @@ pub fn arrow_type(ty: &ColumnType) -> DataType {
         ColumnType::Binary => DataType::Binary,
         ColumnType::Date => DataType::Date32,
         ColumnType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-        ColumnType::List(element) => {
-            DataType::List(Arc::new(ArrowField::new("element", arrow_type(element), true)))
-        }
+        ColumnType::List(element) => DataType::List(Arc::new(ArrowField::new(
+            "element",
+            arrow_type(element),
+            true,
+        ))),
         ColumnType::Struct(fields) => DataType::Struct(arrow_fields(fields)),
     }
 }
@@ -89,7 +91,11 @@ pub fn file_fields(table: &TableRows, nested: NestedMode) -> Vec<Field> {
 }
 
 /// Builds the record batch of `rows` (a slice of `table.rows`) with the given columns.
-pub fn record_batch(table: &TableRows, rows: &[Row], fields: &[Field]) -> Result<RecordBatch, EncodeError> {
+pub fn record_batch(
+    table: &TableRows,
+    rows: &[Row],
+    fields: &[Field],
+) -> Result<RecordBatch, EncodeError> {
     let table_name = table.table.to_string();
     let metadata = match table.mode {
         TableMode::Raw => 5,
@@ -117,11 +123,13 @@ pub fn record_batch(table: &TableRows, rows: &[Row], fields: &[Field]) -> Result
 
     let mut arrays: Vec<ArrayRef> = Vec::with_capacity(fields.len());
     for (field, values) in data_fields.iter().zip(&columns) {
-        arrays.push(build_array(&field.ty, values).map_err(|detail| EncodeError::Value {
-            table: table_name.clone(),
-            column: field.name.to_string(),
-            detail,
-        })?);
+        arrays.push(
+            build_array(&field.ty, values).map_err(|detail| EncodeError::Value {
+                table: table_name.clone(),
+                column: field.name.to_string(),
+                detail,
+            })?,
+        );
     }
     drop(columns);
     arrays.extend(metadata_arrays(table, rows));
@@ -187,7 +195,9 @@ fn metadata_arrays(table: &TableRows, rows: &[Row]) -> Vec<ArrayRef> {
                 strings(rows, &|row| row.change.as_ref().map(|c| c.op.code())),
                 timestamps(&|row| row.change.as_ref().map(|c| c.cdc_ts)),
                 Arc::new(deleted.finish()),
-                strings(rows, &|row| row.change.as_ref().and_then(|c| c.position.as_deref())),
+                strings(rows, &|row| {
+                    row.change.as_ref().and_then(|c| c.position.as_deref())
+                }),
                 strings(rows, &|row| Some(topic(row))),
                 partitions(),
                 offsets(),
@@ -362,8 +372,13 @@ pub fn build_array(ty: &ColumnType, values: &[Option<&Value>]) -> Result<ArrayRe
             let child = build_array(element, &items)?;
             let field = Arc::new(ArrowField::new("element", arrow_type(element), true));
             Arc::new(
-                ListArray::try_new(field, OffsetBuffer::new(offsets.into()), child, nulls.finish())
-                    .map_err(|e| e.to_string())?,
+                ListArray::try_new(
+                    field,
+                    OffsetBuffer::new(offsets.into()),
+                    child,
+                    nulls.finish(),
+                )
+                .map_err(|e| e.to_string())?,
             )
         }
         ColumnType::Struct(fields) => {
@@ -433,7 +448,10 @@ pub fn writer_properties(table: &TableRows) -> WriterProperties {
             KeyValue::new("deltasink.table".into(), table.table.to_string()),
             KeyValue::new("deltasink.mode".into(), table.mode.name().to_string()),
             KeyValue::new("deltasink.primary_key".into(), primary_key),
-            KeyValue::new("deltasink.format_version".into(), FORMAT_VERSION.to_string()),
+            KeyValue::new(
+                "deltasink.format_version".into(),
+                FORMAT_VERSION.to_string(),
+            ),
         ]))
         .build()
 }
@@ -445,8 +463,8 @@ pub fn parquet_bytes(table: &TableRows, batch: &RecordBatch) -> Result<Vec<u8>, 
         source,
     };
     let mut out = Vec::with_capacity(batch.get_array_memory_size() / 3);
-    let mut writer =
-        ArrowWriter::try_new(&mut out, batch.schema(), Some(writer_properties(table))).map_err(wrap)?;
+    let mut writer = ArrowWriter::try_new(&mut out, batch.schema(), Some(writer_properties(table)))
+        .map_err(wrap)?;
     writer.write(batch).map_err(wrap)?;
     writer.close().map_err(wrap)?;
     Ok(out)
@@ -509,13 +527,25 @@ mod tests {
                 ("id", Value::Int(1)),
                 ("amount", Value::Decimal(12345)),
                 ("when", Value::Timestamp(1_700_000_000_000_001)),
-                ("tags", Value::List(vec![Value::String("a".into()), Value::Null])),
-                ("addr", Value::Struct(vec![("city".into(), Value::String("Oslo".into()))])),
+                (
+                    "tags",
+                    Value::List(vec![Value::String("a".into()), Value::Null]),
+                ),
+                (
+                    "addr",
+                    Value::Struct(vec![("city".into(), Value::String("Oslo".into()))]),
+                ),
             ],
         );
         declared_row.declared = Some(Arc::new(ColumnType::Struct(vec![
             Field::new("id", ColumnType::Int32),
-            Field::new("amount", ColumnType::Decimal { precision: 10, scale: 2 }),
+            Field::new(
+                "amount",
+                ColumnType::Decimal {
+                    precision: 10,
+                    scale: 2,
+                },
+            ),
             Field::new("when", ColumnType::Timestamp),
             Field::new("tags", ColumnType::List(Box::new(ColumnType::String))),
             Field::new(
@@ -529,7 +559,10 @@ mod tests {
         let (back, kv) = read_back(parquet_bytes(&t, &batch).unwrap());
         assert_eq!(back.num_rows(), 1);
         let schema = back.schema();
-        assert_eq!(schema.field_with_name("id").unwrap().data_type(), &DataType::Int32);
+        assert_eq!(
+            schema.field_with_name("id").unwrap().data_type(),
+            &DataType::Int32
+        );
         assert_eq!(
             schema.field_with_name("amount").unwrap().data_type(),
             &DataType::Decimal128(10, 2)
@@ -538,7 +571,10 @@ mod tests {
             schema.field_with_name("_cdc_ts").unwrap().data_type(),
             &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
         );
-        let amount = back.column_by_name("amount").unwrap().as_primitive::<arrow::datatypes::Decimal128Type>();
+        let amount = back
+            .column_by_name("amount")
+            .unwrap()
+            .as_primitive::<arrow::datatypes::Decimal128Type>();
         assert_eq!(amount.value(0), 12345);
         let kts = back
             .column_by_name("_kafka_timestamp")
@@ -562,7 +598,10 @@ mod tests {
             vec![],
             vec![Arc::from("x")].into(),
         );
-        t.push(row(1, vec![("doc", Value::Struct(vec![("a".into(), Value::Int(1))]))]));
+        t.push(row(
+            1,
+            vec![("doc", Value::Struct(vec![("a".into(), Value::Int(1))]))],
+        ));
         let fields = file_fields(&t, NestedMode::Json);
         let batch = record_batch(&t, &t.rows, &fields).unwrap();
         let doc = batch.column_by_name("doc").unwrap().as_string::<i32>();
@@ -577,12 +616,21 @@ mod tests {
             vec![],
             vec![Arc::from("x")].into(),
         );
-        t.push(row(1, vec![("a", Value::Int(1)), ("b", Value::String("x".into()))]));
-        t.push(row(2, vec![("b", Value::String("y".into())), ("a", Value::Int(2))]));
+        t.push(row(
+            1,
+            vec![("a", Value::Int(1)), ("b", Value::String("x".into()))],
+        ));
+        t.push(row(
+            2,
+            vec![("b", Value::String("y".into())), ("a", Value::Int(2))],
+        ));
         t.push(row(3, vec![("b", Value::String("z".into()))]));
         let fields = file_fields(&t, NestedMode::Struct);
         let batch = record_batch(&t, &t.rows, &fields).unwrap();
-        let a = batch.column_by_name("a").unwrap().as_primitive::<arrow::datatypes::Int64Type>();
+        let a = batch
+            .column_by_name("a")
+            .unwrap()
+            .as_primitive::<arrow::datatypes::Int64Type>();
         let b = batch.column_by_name("b").unwrap().as_string::<i32>();
         assert_eq!((a.value(0), a.value(1), a.is_null(2)), (1, 2, true));
         assert_eq!((b.value(0), b.value(1), b.value(2)), ("x", "y", "z"));

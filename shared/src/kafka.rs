@@ -193,18 +193,30 @@ mod tests {
         let parts = partitions(&event).unwrap();
         assert_eq!(parts.len(), 2);
         assert_eq!((parts[0].topic, parts[0].partition), ("a", 0));
-        assert_eq!(parts[0].records.iter().map(|r| r.offset).collect::<Vec<_>>(), [4, 5]);
+        assert_eq!(
+            parts[0]
+                .records
+                .iter()
+                .map(|r| r.offset)
+                .collect::<Vec<_>>(),
+            [4, 5]
+        );
         assert_eq!(parts[1].records[0].timestamp_ms, 1_700_000_000_123);
-        assert_eq!(parts[1].records[0].headers(), vec![("h", vec![104u8, 255u8])]);
+        assert_eq!(
+            parts[1].records[0].headers(),
+            vec![("h", vec![104u8, 255u8])]
+        );
     }
 
     #[test]
     fn self_managed_events_are_accepted_and_others_refused() {
-        let ok: KafkaEvent =
-            serde_json::from_str(r#"{"eventSource": "SelfManagedKafka", "bootstrapServers": "b:9092", "records": {}}"#)
-                .unwrap();
+        let ok: KafkaEvent = serde_json::from_str(
+            r#"{"eventSource": "SelfManagedKafka", "bootstrapServers": "b:9092", "records": {}}"#,
+        )
+        .unwrap();
         assert!(partitions(&ok).unwrap().is_empty());
-        let bad: KafkaEvent = serde_json::from_str(r#"{"eventSource": "aws:sqs", "records": {}}"#).unwrap();
+        let bad: KafkaEvent =
+            serde_json::from_str(r#"{"eventSource": "aws:sqs", "records": {}}"#).unwrap();
         assert!(matches!(partitions(&bad), Err(EventError::Source(_))));
     }
 
@@ -212,6 +224,10 @@ mod tests {
     fn malformed_base64_is_a_decode_error() {
         let mut buf = Vec::new();
         let e = decode_base64("value", "not base64!", &mut buf).unwrap_err();
-        assert!(e.to_string().contains("invalid base64 in the record's value"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("invalid base64 in the record's value"),
+            "{e}"
+        );
     }
 }

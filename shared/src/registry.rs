@@ -67,7 +67,10 @@ impl fmt::Debug for RegistryConfig {
             .field("url", &redact_url(&self.url))
             .field(
                 "basic_auth",
-                &self.basic_auth.as_ref().map(|(user, _)| (user, "<redacted>")),
+                &self
+                    .basic_auth
+                    .as_ref()
+                    .map(|(user, _)| (user, "<redacted>")),
             )
             .field("timeout", &self.timeout)
             .finish()
@@ -174,7 +177,11 @@ impl AvroSchema {
             Err(first) => {
                 // Field defaults play no part in decoding with the writer schema, and the Java
                 // registry accepts some defaults apache_avro rejects: retry without them.
-                if !(strip_defaults(&mut json) | ref_jsons.iter_mut().fold(false, |acc, j| strip_defaults(j) | acc)) {
+                if !(strip_defaults(&mut json)
+                    | ref_jsons
+                        .iter_mut()
+                        .fold(false, |acc, j| strip_defaults(j) | acc))
+                {
                     return Err(invalid(first));
                 }
                 let text = json.to_string();
@@ -187,7 +194,8 @@ impl AvroSchema {
             .zip(ref_jsons.iter())
             .map(|(s, j)| (s, Some(j)))
             .collect();
-        let (plan, column_type) = avro::compile(&schema, Some(&json), &ref_pairs).map_err(invalid)?;
+        let (plan, column_type) =
+            avro::compile(&schema, Some(&json), &ref_pairs).map_err(invalid)?;
         Ok(AvroSchema {
             schema,
             column_type,
@@ -247,7 +255,10 @@ fn strip_defaults(json: &mut serde_json::Value) -> bool {
 pub trait SchemaSource: Send + Sync {
     /// The schema with this id. Record-level errors ([`RegistryError::is_record_level`]) are
     /// remembered per id by [`SchemaCache`]; any other error aborts the invocation.
-    fn schema(&self, id: u32) -> impl Future<Output = Result<Arc<AvroSchema>, RegistryError>> + Send;
+    fn schema(
+        &self,
+        id: u32,
+    ) -> impl Future<Output = Result<Arc<AvroSchema>, RegistryError>> + Send;
 }
 
 /// How many times a request is tried on connection errors, timeouts, 5xx and 429.
@@ -285,7 +296,10 @@ impl fmt::Debug for RegistryClient {
             .unwrap_or_else(|p| p.into_inner().len());
         f.debug_struct("RegistryClient")
             .field("url", &self.display_url)
-            .field("basic_auth", &self.auth.as_ref().map(|(user, _)| (user, "<redacted>")))
+            .field(
+                "basic_auth",
+                &self.auth.as_ref().map(|(user, _)| (user, "<redacted>")),
+            )
             .field("cached_schemas", &cached)
             .finish_non_exhaustive()
     }
@@ -355,7 +369,10 @@ impl RegistryClient {
             .connect_timeout(config.timeout)
             .build()
             .map_err(|e| RegistryError::Config {
-                detail: format!("cannot build the HTTP client: {}", error_chain(&e.without_url())),
+                detail: format!(
+                    "cannot build the HTTP client: {}",
+                    error_chain(&e.without_url())
+                ),
             })?;
         Ok(RegistryClient {
             http,
@@ -381,7 +398,9 @@ impl RegistryClient {
         result
     }
 
-    fn lock_cache(&self) -> std::sync::MutexGuard<'_, HashMap<u32, Result<Arc<AvroSchema>, RegistryError>>> {
+    fn lock_cache(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<u32, Result<Arc<AvroSchema>, RegistryError>>> {
         // The map is always consistent (single inserts), so a poisoned lock is still usable.
         self.cache.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -406,7 +425,11 @@ impl RegistryClient {
         }
         let references = self.resolve_references(id, &response.references).await?;
         let schema = AvroSchema::parse_with_references(id, &response.schema, &references)?;
-        tracing::debug!(schema_id = id, references = references.len(), "fetched Avro schema");
+        tracing::debug!(
+            schema_id = id,
+            references = references.len(),
+            "fetched Avro schema"
+        );
         Ok(Arc::new(schema))
     }
 
@@ -506,7 +529,10 @@ impl RegistryClient {
                 Ok(response) => {
                     let status = response.status();
                     match response.text().await {
-                        Ok(body) if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS => {
+                        Ok(body)
+                            if status.is_server_error()
+                                || status == StatusCode::TOO_MANY_REQUESTS =>
+                        {
                             RegistryError::Server {
                                 status: status.as_u16(),
                                 detail: self.scrub(&error_detail(&body)),
@@ -548,14 +574,19 @@ impl RegistryClient {
     /// Removes the password from text that came from outside (server answers, error chains).
     fn scrub(&self, text: &str) -> String {
         match &self.auth {
-            Some((_, password)) if !password.is_empty() => text.replace(password.as_str(), "<redacted>"),
+            Some((_, password)) if !password.is_empty() => {
+                text.replace(password.as_str(), "<redacted>")
+            }
             _ => text.to_string(),
         }
     }
 }
 
 impl SchemaSource for RegistryClient {
-    fn schema(&self, id: u32) -> impl Future<Output = Result<Arc<AvroSchema>, RegistryError>> + Send {
+    fn schema(
+        &self,
+        id: u32,
+    ) -> impl Future<Output = Result<Arc<AvroSchema>, RegistryError>> + Send {
         RegistryClient::schema(self, id)
     }
 }
@@ -831,7 +862,10 @@ mod tests {
         assert!(Arc::ptr_eq(&first, &second));
         assert_eq!(server.requests().len(), 1);
         let request = &server.requests()[0];
-        assert!(request.starts_with("GET /schemas/ids/7 HTTP/1.1"), "{request}");
+        assert!(
+            request.starts_with("GET /schemas/ids/7 HTTP/1.1"),
+            "{request}"
+        );
         assert!(
             request
                 .to_ascii_lowercase()
@@ -855,10 +889,14 @@ mod tests {
         let server = TestServer::start(vec![(200, schema_body())]);
         client(&server.url, true).schema(1).await.expect("schema");
         use base64::Engine as _;
-        let expected = base64::engine::general_purpose::STANDARD.encode(format!("api-key:{PASSWORD}"));
+        let expected =
+            base64::engine::general_purpose::STANDARD.encode(format!("api-key:{PASSWORD}"));
         let request = server.requests()[0].to_ascii_lowercase();
         assert!(
-            request.contains(&format!("authorization: basic {}", expected.to_ascii_lowercase())),
+            request.contains(&format!(
+                "authorization: basic {}",
+                expected.to_ascii_lowercase()
+            )),
             "{request}"
         );
     }
@@ -866,26 +904,44 @@ mod tests {
     #[tokio::test]
     async fn credentials_in_the_url_become_basic_auth_and_are_never_shown() {
         let server = TestServer::start(vec![(200, schema_body())]);
-        let url = server.url.replace("http://", &format!("http://api-key:{PASSWORD}@"));
+        let url = server
+            .url
+            .replace("http://", &format!("http://api-key:{PASSWORD}@"));
         let client = client(&url, false);
         client.schema(1).await.expect("schema");
-        assert!(server.requests()[0].to_ascii_lowercase().contains("authorization: basic "));
+        assert!(
+            server.requests()[0]
+                .to_ascii_lowercase()
+                .contains("authorization: basic ")
+        );
         assert!(!format!("{client:?}").contains(PASSWORD));
-        assert_eq!(redact_url("https://u:p@h:1/x@y"), "https://<redacted>@h:1/x@y");
+        assert_eq!(
+            redact_url("https://u:p@h:1/x@y"),
+            "https://<redacted>@h:1/x@y"
+        );
         assert_eq!(redact_url("https://h/x@y"), "https://h/x@y");
     }
 
     #[tokio::test]
     async fn unknown_id_is_record_level() {
         let server = TestServer::start(vec![
-            (404, r#"{"error_code":40403,"message":"Schema 9 not found"}"#.into()),
-            (404, r#"{"error_code":40403,"message":"Schema 9 not found"}"#.into()),
+            (
+                404,
+                r#"{"error_code":40403,"message":"Schema 9 not found"}"#.into(),
+            ),
+            (
+                404,
+                r#"{"error_code":40403,"message":"Schema 9 not found"}"#.into(),
+            ),
         ]);
         let client = client(&server.url, false);
         let error = client.schema(9).await.expect_err("404");
         assert_eq!(error, RegistryError::NotFound { id: 9 });
         assert!(error.is_record_level());
-        assert_eq!(error.to_decode_error(), Some(DecodeError::UnknownSchema { id: 9 }));
+        assert_eq!(
+            error.to_decode_error(),
+            Some(DecodeError::UnknownSchema { id: 9 })
+        );
         // Not cached: the id may be registered later.
         assert!(client.schema(9).await.is_err());
         assert_eq!(server.requests().len(), 2);
@@ -895,7 +951,10 @@ mod tests {
     async fn a_404_that_is_not_the_registry_fails_the_invocation() {
         let server = TestServer::start(vec![(404, "<html>no such page</html>".into())]);
         let error = client(&server.url, false).schema(9).await.expect_err("404");
-        assert!(matches!(error, RegistryError::Server { status: 404, .. }), "{error:?}");
+        assert!(
+            matches!(error, RegistryError::Server { status: 404, .. }),
+            "{error:?}"
+        );
         assert!(!error.is_record_level());
     }
 
@@ -908,7 +967,11 @@ mod tests {
         let error = client(&server.url, true).schema(1).await.expect_err("401");
         assert_eq!(error, RegistryError::Unauthorized { status: 401 });
         assert!(!error.is_record_level());
-        assert!(error.to_string().contains("DELTASINK_SCHEMA_REGISTRY_BASIC_AUTH"));
+        assert!(
+            error
+                .to_string()
+                .contains("DELTASINK_SCHEMA_REGISTRY_BASIC_AUTH")
+        );
         assert_eq!(server.requests().len(), 1, "no retry on 401");
     }
 
@@ -918,13 +981,22 @@ mod tests {
             (503, r#"{"error_code":50003,"message":"busy"}"#.into()),
             (200, schema_body()),
         ]);
-        client(&server.url, false).schema(3).await.expect("schema after retry");
+        client(&server.url, false)
+            .schema(3)
+            .await
+            .expect("schema after retry");
         assert_eq!(server.requests().len(), 2);
     }
 
     #[tokio::test]
     async fn persistent_5xx_is_a_server_error() {
-        let script = vec![(500, r#"{"error_code":50001,"message":"store down"}"#.to_string()); 3];
+        let script = vec![
+            (
+                500,
+                r#"{"error_code":50001,"message":"store down"}"#.to_string()
+            );
+            3
+        ];
         let server = TestServer::start(script);
         let error = client(&server.url, false).schema(3).await.expect_err("500");
         assert_eq!(
@@ -969,7 +1041,10 @@ mod tests {
                 schema_type: "PROTOBUF".into()
             }
         );
-        assert!(matches!(error.to_decode_error(), Some(DecodeError::BadSchema { id: 5, .. })));
+        assert!(matches!(
+            error.to_decode_error(),
+            Some(DecodeError::BadSchema { id: 5, .. })
+        ));
         assert!(client.schema(5).await.is_err());
         assert_eq!(server.requests().len(), 1);
     }
@@ -978,8 +1053,14 @@ mod tests {
     async fn invalid_schema_is_record_level() {
         let body = serde_json::json!({"schema": r#"{"type":"record","name":"T"}"#});
         let server = TestServer::start(vec![(200, body.to_string())]);
-        let error = client(&server.url, false).schema(6).await.expect_err("invalid");
-        assert!(matches!(error, RegistryError::Invalid { id: 6, .. }), "{error:?}");
+        let error = client(&server.url, false)
+            .schema(6)
+            .await
+            .expect_err("invalid");
+        assert!(
+            matches!(error, RegistryError::Invalid { id: 6, .. }),
+            "{error:?}"
+        );
         assert!(error.is_record_level());
     }
 
@@ -1006,7 +1087,11 @@ mod tests {
         ]);
         let schema = client(&server.url, false).schema(12).await.expect("schema");
         let requests = server.requests();
-        assert!(requests[1].starts_with("GET /subjects/address%2Fvalue/versions/2 "), "{}", requests[1]);
+        assert!(
+            requests[1].starts_with("GET /subjects/address%2Fvalue/versions/2 "),
+            "{}",
+            requests[1]
+        );
         use crate::value::Field;
         assert_eq!(
             schema.column_type(),
@@ -1037,7 +1122,10 @@ mod tests {
         let errors = [
             client.unexpected(StatusCode::BAD_GATEWAY, &format!("proxy says {PASSWORD}")),
             client.unexpected(StatusCode::UNAUTHORIZED, PASSWORD),
-            client.unexpected(StatusCode::BAD_REQUEST, &format!(r#"{{"error_code":400,"message":"{PASSWORD}"}}"#)),
+            client.unexpected(
+                StatusCode::BAD_REQUEST,
+                &format!(r#"{{"error_code":400,"message":"{PASSWORD}"}}"#),
+            ),
         ];
         for error in errors {
             assert!(!error.to_string().contains(PASSWORD), "{error}");
@@ -1051,7 +1139,13 @@ mod tests {
         source
             .insert(1, SCHEMA)
             .insert(2, r#"{"type":"nonsense"}"#)
-            .insert_error(3, RegistryError::Unsupported { id: 3, schema_type: "JSON".into() });
+            .insert_error(
+                3,
+                RegistryError::Unsupported {
+                    id: 3,
+                    schema_type: "JSON".into(),
+                },
+            );
         let mut cache = SchemaCache::new();
         cache
             .prefetch(&source, [1, 1, 2, 4, 3, 1, 2])
@@ -1059,12 +1153,24 @@ mod tests {
             .expect("record-level errors do not abort");
         assert_eq!(source.requests(), 4);
         assert!(cache.get(1).is_ok());
-        assert!(matches!(cache.get(2), Err(DecodeError::BadSchema { id: 2, .. })));
-        assert!(matches!(cache.get(3), Err(DecodeError::BadSchema { id: 3, .. })));
-        assert_eq!(cache.get(4).err(), Some(DecodeError::UnknownSchema { id: 4 }));
+        assert!(matches!(
+            cache.get(2),
+            Err(DecodeError::BadSchema { id: 2, .. })
+        ));
+        assert!(matches!(
+            cache.get(3),
+            Err(DecodeError::BadSchema { id: 3, .. })
+        ));
+        assert_eq!(
+            cache.get(4).err(),
+            Some(DecodeError::UnknownSchema { id: 4 })
+        );
         assert!(matches!(cache.get(5), Err(DecodeError::Other(_))));
         // Already held: no new request.
-        cache.prefetch(&source, [1, 2, 3, 4]).await.expect("prefetch");
+        cache
+            .prefetch(&source, [1, 2, 3, 4])
+            .await
+            .expect("prefetch");
         assert_eq!(source.requests(), 4);
     }
 
@@ -1086,7 +1192,8 @@ mod tests {
     #[test]
     fn defaults_apache_avro_rejects_do_not_make_a_schema_invalid() {
         // The default does not match the field's type; Java registries have accepted such schemas.
-        let schema = r#"{"type":"record","name":"T","fields":[{"name":"n","type":"int","default":"x"}]}"#;
+        let schema =
+            r#"{"type":"record","name":"T","fields":[{"name":"n","type":"int","default":"x"}]}"#;
         let parsed = AvroSchema::parse(1, schema).expect("parsed without defaults");
         assert_eq!(
             parsed.column_type(),

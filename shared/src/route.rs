@@ -146,8 +146,8 @@ pub enum RouteRule {
 impl RouteRule {
     /// Parses the JSON array of `DELTASINK_ROUTES`, saying which rule is wrong and why.
     pub fn parse_list(json: &str) -> Result<Vec<RouteRule>, String> {
-        let items: Vec<serde_json::Value> =
-            serde_json::from_str(json).map_err(|e| format!("expected a JSON array of rules: {e}"))?;
+        let items: Vec<serde_json::Value> = serde_json::from_str(json)
+            .map_err(|e| format!("expected a JSON array of rules: {e}"))?;
         items
             .iter()
             .enumerate()
@@ -181,9 +181,9 @@ impl RouteRule {
                     .ok_or("`map` must be an object of topic → table")?;
                 let mut out = HashMap::with_capacity(map.len());
                 for (topic, table) in map {
-                    let table = table
-                        .as_str()
-                        .ok_or_else(|| format!("map entry {topic:?} must be a table name string"))?;
+                    let table = table.as_str().ok_or_else(|| {
+                        format!("map entry {topic:?} must be a table name string")
+                    })?;
                     out.insert(topic.clone(), table.to_string());
                 }
                 Ok(RouteRule::Map { map: out })
@@ -309,7 +309,9 @@ impl Router {
                 ));
             }
             if settings.primary_key.iter().any(|c| c.is_empty()) {
-                return Err(format!("table {name:?}: primary_key has an empty column name"));
+                return Err(format!(
+                    "table {name:?}: primary_key has an empty column name"
+                ));
             }
             parsed.insert(table, settings);
         }
@@ -360,9 +362,7 @@ impl Router {
         let table = self.table_for(topic);
         let settings = self.tables.get(&table);
         Route {
-            mode: settings
-                .and_then(|s| s.mode)
-                .unwrap_or(self.default_mode),
+            mode: settings.and_then(|s| s.mode).unwrap_or(self.default_mode),
             primary_key: settings.map(|s| s.primary_key.clone()).unwrap_or_default(),
             table,
         }
@@ -430,9 +430,15 @@ mod tests {
     #[test]
     fn strip_prefix_with_wildcard_id() {
         let r = router(r#"[{"strip_prefix": "source_*."}]"#, "{}");
-        assert_eq!(r.table_for("source_42.sales.orders").to_string(), "sales.orders");
+        assert_eq!(
+            r.table_for("source_42.sales.orders").to_string(),
+            "sales.orders"
+        );
         // Not matching: falls to the default rule.
-        assert_eq!(r.table_for("other.sales.orders").to_string(), "sales.orders");
+        assert_eq!(
+            r.table_for("other.sales.orders").to_string(),
+            "sales.orders"
+        );
         assert_eq!(r.table_for("orders").to_string(), "orders");
     }
 
@@ -442,7 +448,10 @@ mod tests {
             r#"[{"regex": "cdc\\.(?P<db>\\w+)\\.(\\w+)", "table": "main.{db}.{2}"}]"#,
             "{}",
         );
-        assert_eq!(r.table_for("cdc.shop.orders").parts(), ["main", "shop", "orders"]);
+        assert_eq!(
+            r.table_for("cdc.shop.orders").parts(),
+            ["main", "shop", "orders"]
+        );
         // The regex must match the whole topic.
         assert_eq!(r.table_for("xcdc.shop.orders.v2").parts(), ["orders", "v2"]);
     }

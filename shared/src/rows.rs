@@ -146,7 +146,12 @@ pub struct TableRows {
 }
 
 impl TableRows {
-    pub fn new(table: TableName, mode: TableMode, primary_key: Vec<String>, topics: Arc<[Arc<str>]>) -> Self {
+    pub fn new(
+        table: TableName,
+        mode: TableMode,
+        primary_key: Vec<String>,
+        topics: Arc<[Arc<str>]>,
+    ) -> Self {
         TableRows {
             table,
             mode,
@@ -289,8 +294,14 @@ mod tests {
     fn learns_a_union_of_columns_and_widens() {
         let mut t = table();
         t.push(row(vec![("id", Value::Int(1)), ("n", Value::Null)]));
-        t.push(row(vec![("id", Value::Float(1.5)), ("extra", Value::Bool(true))]));
-        t.push(row(vec![("n", Value::String("x".into())), ("id", Value::Int(2))]));
+        t.push(row(vec![
+            ("id", Value::Float(1.5)),
+            ("extra", Value::Bool(true)),
+        ]));
+        t.push(row(vec![
+            ("n", Value::String("x".into())),
+            ("id", Value::Int(2)),
+        ]));
         assert_eq!(
             t.data_fields,
             vec![
@@ -305,7 +316,10 @@ mod tests {
     fn conflicting_types_become_text_or_json() {
         let mut t = table();
         t.push(row(vec![("a", Value::Int(1)), ("b", Value::Int(1))]));
-        t.push(row(vec![("a", Value::Bool(true)), ("b", Value::Struct(vec![]))]));
+        t.push(row(vec![
+            ("a", Value::Bool(true)),
+            ("b", Value::Struct(vec![])),
+        ]));
         assert_eq!(t.data_fields[0].ty, ColumnType::String);
         assert_eq!(t.data_fields[1].ty, ColumnType::Json);
     }

@@ -20,7 +20,8 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_perc
 use crate::route::TableName;
 
 /// The default file name pattern.
-pub const DEFAULT_PATTERN: &str = "{topic}/{partition}/{first_offset}-{last_offset}{format_extension}";
+pub const DEFAULT_PATTERN: &str =
+    "{topic}/{partition}/{first_offset}-{last_offset}{format_extension}";
 
 /// Characters percent-encoded in a table segment: everything but `[A-Za-z0-9_-]`.
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'_').remove(b'-');
@@ -82,11 +83,12 @@ impl FileNamePattern {
         while !rest.is_empty() {
             match rest.find('{') {
                 Some(0) => {
-                    let end = rest.find('}').ok_or_else(|| {
-                        format!("pattern {pattern:?} has an unclosed `{{`")
-                    })?;
+                    let end = rest
+                        .find('}')
+                        .ok_or_else(|| format!("pattern {pattern:?} has an unclosed `{{`"))?;
                     let name = &rest[1..end];
-                    pieces.push(placeholder(name).map_err(|p| format!("pattern {pattern:?}: {p}"))?);
+                    pieces
+                        .push(placeholder(name).map_err(|p| format!("pattern {pattern:?}: {p}"))?);
                     rest = &rest[end + 1..];
                 }
                 Some(i) => {
@@ -360,10 +362,26 @@ mod tests {
             assert!(e.contains("retry"), "{bad}: {e}");
         }
         assert!(FileNamePattern::parse("{sync_id}.parquet").is_ok());
-        assert!(FileNamePattern::parse("{nope}{sync_id}").unwrap_err().contains("unknown placeholder"));
-        assert!(FileNamePattern::parse("{sync_id").unwrap_err().contains("unclosed"));
-        assert!(FileNamePattern::parse("{date:yyyy-QQ}{sync_id}").unwrap_err().contains("'Q'"));
-        assert!(FileNamePattern::parse("../{sync_id}").unwrap_err().contains(".."));
+        assert!(
+            FileNamePattern::parse("{nope}{sync_id}")
+                .unwrap_err()
+                .contains("unknown placeholder")
+        );
+        assert!(
+            FileNamePattern::parse("{sync_id")
+                .unwrap_err()
+                .contains("unclosed")
+        );
+        assert!(
+            FileNamePattern::parse("{date:yyyy-QQ}{sync_id}")
+                .unwrap_err()
+                .contains("'Q'")
+        );
+        assert!(
+            FileNamePattern::parse("../{sync_id}")
+                .unwrap_err()
+                .contains("..")
+        );
         assert!(FileNamePattern::parse("/{sync_id}").is_err());
     }
 
@@ -379,7 +397,14 @@ mod tests {
 
     #[test]
     fn table_segment_round_trips_odd_names() {
-        for name in ["orders", "shop.orders", "c.s.t", "s.`a.b`", "s.`we``ird`", "s.`sp ace/slash`"] {
+        for name in [
+            "orders",
+            "shop.orders",
+            "c.s.t",
+            "s.`a.b`",
+            "s.`we``ird`",
+            "s.`sp ace/slash`",
+        ] {
             let t = TableName::parse(name).unwrap();
             let seg = table_segment(&t);
             assert!(!seg.contains('/'), "{seg}");
@@ -391,7 +416,11 @@ mod tests {
     fn table_from_key_checks_the_prefix() {
         let t = table_from_key("staging", "staging/s.a%2Eb/t/0/1-2.parquet").unwrap();
         assert_eq!(t.parts(), ["s", "a.b"]);
-        assert!(table_from_key("staging", "other/s.t/x.parquet").unwrap_err().contains("outside"));
+        assert!(
+            table_from_key("staging", "other/s.t/x.parquet")
+                .unwrap_err()
+                .contains("outside")
+        );
         assert!(table_from_key("staging", "stagingx/s.t/x").is_err());
         assert!(table_from_key("staging", "staging/s.t/").is_err());
     }

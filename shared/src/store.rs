@@ -36,7 +36,11 @@ pub trait ObjectStore: Send + Sync {
         content_type: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    fn get(&self, bucket: &str, key: &str) -> impl Future<Output = Result<Bytes, StoreError>> + Send;
+    fn get(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<Bytes, StoreError>> + Send;
 
     fn list(
         &self,
@@ -44,7 +48,11 @@ pub trait ObjectStore: Send + Sync {
         prefix: &str,
     ) -> impl Future<Output = Result<Vec<ObjectInfo>, StoreError>> + Send;
 
-    fn delete(&self, bucket: &str, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn delete(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// Amazon S3 (or any S3-protocol server: set `AWS_ENDPOINT_URL`).
@@ -74,7 +82,12 @@ impl S3Store {
     }
 }
 
-fn error(operation: &'static str, bucket: &str, key: &str, e: impl std::error::Error) -> StoreError {
+fn error(
+    operation: &'static str,
+    bucket: &str,
+    key: &str,
+    e: impl std::error::Error,
+) -> StoreError {
     // Include the source chain: the SDK's top-level message alone is "service error".
     let mut detail = e.to_string();
     let mut source = e.source();
@@ -92,7 +105,13 @@ fn error(operation: &'static str, bucket: &str, key: &str, e: impl std::error::E
 }
 
 impl ObjectStore for S3Store {
-    async fn put(&self, bucket: &str, key: &str, body: Bytes, content_type: &str) -> Result<(), StoreError> {
+    async fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Bytes,
+        content_type: &str,
+    ) -> Result<(), StoreError> {
         self.client
             .put_object()
             .bucket(bucket)
@@ -210,7 +229,13 @@ fn poisoned(operation: &'static str, bucket: &str, key: &str) -> StoreError {
 }
 
 impl ObjectStore for MemoryStore {
-    async fn put(&self, bucket: &str, key: &str, body: Bytes, _content_type: &str) -> Result<(), StoreError> {
+    async fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Bytes,
+        _content_type: &str,
+    ) -> Result<(), StoreError> {
         let failing = self
             .fail_puts_under
             .lock()

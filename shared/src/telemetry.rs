@@ -10,11 +10,7 @@ pub fn init() {
         .with_env_filter(filter)
         .with_target(false);
     let _ = if in_lambda {
-        builder
-            .json()
-            .flatten_event(true)
-            .without_time()
-            .try_init()
+        builder.json().flatten_event(true).without_time().try_init()
     } else {
         builder.try_init()
     };

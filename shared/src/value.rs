@@ -66,7 +66,10 @@ pub enum ColumnType {
     Int64,
     Float32,
     Float64,
-    Decimal { precision: u8, scale: i8 },
+    Decimal {
+        precision: u8,
+        scale: i8,
+    },
     String,
     Binary,
     Date,
@@ -141,7 +144,8 @@ impl ColumnType {
                 },
             ) => {
                 let scale = (*s1).max(*s2);
-                let int_digits = (i16::from(*p1) - i16::from(*s1)).max(i16::from(*p2) - i16::from(*s2));
+                let int_digits =
+                    (i16::from(*p1) - i16::from(*s1)).max(i16::from(*p2) - i16::from(*s2));
                 let precision = int_digits + i16::from(scale);
                 if precision > i16::from(MAX_DECIMAL_PRECISION) {
                     T::String
@@ -210,7 +214,12 @@ impl ColumnType {
                     if i > 0 {
                         out.push_str(", ");
                     }
-                    let _ = write!(out, "{}: {}", crate::sql::quote_ident(&f.name), f.ty.sql_name());
+                    let _ = write!(
+                        out,
+                        "{}: {}",
+                        crate::sql::quote_ident(&f.name),
+                        f.ty.sql_name()
+                    );
                 }
                 out.push('>');
                 out
@@ -453,12 +462,32 @@ mod tests {
         assert_eq!(T::Int64.merge(&T::Float64), T::Float64);
         assert_eq!(T::Null.merge(&T::Date), T::Date);
         assert_eq!(
-            T::Decimal { precision: 10, scale: 2 }.merge(&T::Decimal { precision: 12, scale: 4 }),
-            T::Decimal { precision: 12, scale: 4 }
+            T::Decimal {
+                precision: 10,
+                scale: 2
+            }
+            .merge(&T::Decimal {
+                precision: 12,
+                scale: 4
+            }),
+            T::Decimal {
+                precision: 12,
+                scale: 4
+            }
         );
         assert_eq!(
-            T::Decimal { precision: 5, scale: 4 }.merge(&T::Decimal { precision: 10, scale: 0 }),
-            T::Decimal { precision: 14, scale: 4 }
+            T::Decimal {
+                precision: 5,
+                scale: 4
+            }
+            .merge(&T::Decimal {
+                precision: 10,
+                scale: 0
+            }),
+            T::Decimal {
+                precision: 14,
+                scale: 4
+            }
         );
         assert_eq!(T::Boolean.merge(&T::Int64), T::String);
         assert_eq!(T::Int64.merge(&T::Struct(vec![])), T::Json);
@@ -472,7 +501,10 @@ mod tests {
     fn struct_merge_is_a_union_in_first_seen_order() {
         use ColumnType as T;
         let a = T::Struct(vec![Field::new("id", T::Int64), Field::new("x", T::Null)]);
-        let b = T::Struct(vec![Field::new("y", T::String), Field::new("x", T::Boolean)]);
+        let b = T::Struct(vec![
+            Field::new("y", T::String),
+            Field::new("x", T::Boolean),
+        ]);
         assert_eq!(
             a.merge(&b),
             T::Struct(vec![
@@ -496,7 +528,10 @@ mod tests {
         let v = Value::Struct(vec![
             ("a\"b".into(), Value::Int(1)),
             ("d".into(), Value::Decimal(1050)),
-            ("l".into(), Value::List(vec![Value::Bool(true), Value::Null])),
+            (
+                "l".into(),
+                Value::List(vec![Value::Bool(true), Value::Null]),
+            ),
             ("t".into(), Value::Timestamp(1_700_000_000_123_456)),
         ]);
         let ty = ColumnType::Struct(vec![Field::new(

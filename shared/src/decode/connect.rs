@@ -456,10 +456,12 @@ fn compile_decimal(
     Ok((Node::Decimal(spec), ty))
 }
 
+/// Raw schema text → compiled schema, most recently used first. A cached text is always one
+/// complete JSON value, so no cached text is a prefix of another.
+type SchemaCache = Vec<(Box<[u8]>, Rc<Compiled>)>;
+
 thread_local! {
-    /// Raw schema text → compiled schema, most recently used first. A cached text is always
-    /// one complete JSON value, so no cached text is a prefix of another.
-    static CACHE: RefCell<Vec<(Box<[u8]>, Rc<Compiled>)>> = const { RefCell::new(Vec::new()) };
+    static CACHE: RefCell<SchemaCache> = const { RefCell::new(Vec::new()) };
 }
 
 /// The first cache entry whose text `matches`, moved to the front: its text length and

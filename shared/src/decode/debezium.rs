@@ -114,7 +114,11 @@ pub fn unwrap(decoded: Decoded) -> Result<Change, DecodeError> {
     let source = value.get("source");
     let source_ts_micros = source
         .and_then(|s| int_field(s, "ts_us"))
-        .or_else(|| source.and_then(|s| int_field(s, "ts_ms")).map(|ms| ms * 1000))
+        .or_else(|| {
+            source
+                .and_then(|s| int_field(s, "ts_ms"))
+                .map(|ms| ms * 1000)
+        })
         .or_else(|| int_field(&value, "ts_us"))
         .or_else(|| int_field(&value, "ts_ms").map(|ms| ms * 1000));
     let position = source.and_then(log_position);
@@ -158,7 +162,9 @@ pub fn log_position(source: &Value) -> Option<String> {
     }
     if let Some(scn) = source.get("scn") {
         let digits = match scn {
-            Value::String(s) if s.bytes().all(|b| b.is_ascii_digit()) && !s.is_empty() => s.to_string(),
+            Value::String(s) if s.bytes().all(|b| b.is_ascii_digit()) && !s.is_empty() => {
+                s.to_string()
+            }
             Value::Int(i) => i.to_string(),
             _ => return None,
         };
@@ -200,8 +206,9 @@ mod tests {
     #[test]
     fn mysql_positions_sort_in_log_order() {
         let pos = |file: &str, pos: i64| {
-            let src = json::decode(format!(r#"{{"file": "{file}", "pos": {pos}, "row": 0}}"#).as_bytes())
-                .unwrap();
+            let src =
+                json::decode(format!(r#"{{"file": "{file}", "pos": {pos}, "row": 0}}"#).as_bytes())
+                    .unwrap();
             log_position(&src).unwrap()
         };
         assert!(pos("mysql-bin.000003", 154) < pos("mysql-bin.000003", 1540));
@@ -222,8 +229,12 @@ mod tests {
 
     #[test]
     fn detects_envelopes() {
-        assert!(is_envelope(&json::decode(br#"{"op": "c", "after": {}}"#).unwrap()));
-        assert!(!is_envelope(&json::decode(br#"{"op": 1, "after": {}}"#).unwrap()));
+        assert!(is_envelope(
+            &json::decode(br#"{"op": "c", "after": {}}"#).unwrap()
+        ));
+        assert!(!is_envelope(
+            &json::decode(br#"{"op": 1, "after": {}}"#).unwrap()
+        ));
         assert!(!is_envelope(&json::decode(br#"{"id": 1}"#).unwrap()));
     }
 }

@@ -168,8 +168,9 @@ mod tests {
 
     #[test]
     fn decodes_every_json_kind() {
-        let v = decode(br#"{"a": 1, "b": -2.5, "c": "x", "d": true, "e": null, "f": [1, {"g": "h"}]}"#)
-            .unwrap();
+        let v =
+            decode(br#"{"a": 1, "b": -2.5, "c": "x", "d": true, "e": null, "f": [1, {"g": "h"}]}"#)
+                .unwrap();
         assert_eq!(
             v,
             Value::Struct(vec![
@@ -195,14 +196,20 @@ mod tests {
             decode(b"18446744073709551615").unwrap(),
             Value::Decimal(18_446_744_073_709_551_615)
         );
-        assert_eq!(decode(b"9223372036854775807").unwrap(), Value::Int(i64::MAX));
+        assert_eq!(
+            decode(b"9223372036854775807").unwrap(),
+            Value::Int(i64::MAX)
+        );
     }
 
     #[test]
     fn duplicate_keys_keep_the_last_value_in_first_position() {
         assert_eq!(
             decode(br#"{"a": 1, "b": 2, "a": 3}"#).unwrap(),
-            Value::Struct(vec![("a".into(), Value::Int(3)), ("b".into(), Value::Int(2))])
+            Value::Struct(vec![
+                ("a".into(), Value::Int(3)),
+                ("b".into(), Value::Int(2))
+            ])
         );
     }
 
@@ -224,7 +231,10 @@ mod tests {
             DecodeError::Json { line, column, .. } => assert_eq!((line, column), (2, 7)),
             other => panic!("unexpected {other:?}"),
         }
-        assert!(matches!(decode(b"{} trailing"), Err(DecodeError::Json { .. })));
+        assert!(matches!(
+            decode(b"{} trailing"),
+            Err(DecodeError::Json { .. })
+        ));
         assert!(matches!(decode(b""), Err(DecodeError::Json { .. })));
     }
 

@@ -108,7 +108,10 @@ impl ErrorRecord<'_> {
             out.push_str("{\"name\":");
             s(name, out);
             out.push_str(",\"value_base64\":");
-            s(&base64::engine::general_purpose::STANDARD.encode(value), out);
+            s(
+                &base64::engine::general_purpose::STANDARD.encode(value),
+                out,
+            );
             out.push('}');
         }
         out.push_str("]}\n");
@@ -327,7 +330,9 @@ fn build_row(
     }
     let has_value = record.value_b64.is_some();
     let key = match record.key_b64 {
-        Some(_) => Some(decode_part(format.key, key_buf, schemas).map_err(|e| format!("key: {e}"))?),
+        Some(_) => {
+            Some(decode_part(format.key, key_buf, schemas).map_err(|e| format!("key: {e}"))?)
+        }
         None => None,
     };
 
@@ -340,7 +345,8 @@ fn build_row(
                     .map(|s| s.to_string())
                     .map_err(|e| format!("value: invalid UTF-8 text: {e}"))?,
                 f => {
-                    let d = decode_part(f, value_buf, schemas).map_err(|e| format!("value: {e}"))?;
+                    let d =
+                        decode_part(f, value_buf, schemas).map_err(|e| format!("value: {e}"))?;
                     d.value.to_text(d.schema.as_ref())
                 }
             };
@@ -380,7 +386,8 @@ fn build_row(
             },
         )
     } else {
-        let value = decode_part(format.value, value_buf, schemas).map_err(|e| format!("value: {e}"))?;
+        let value =
+            decode_part(format.value, value_buf, schemas).map_err(|e| format!("value: {e}"))?;
         let envelope = match format.envelope {
             Envelope::Debezium => true,
             Envelope::Auto => debezium::is_envelope(&value.value),
@@ -460,7 +467,9 @@ fn build_row(
                     if let Some(ColumnType::Struct(fields)) = &mut declared {
                         fields.push(Field::new(
                             rows::KAFKA_KEY,
-                            key.schema.clone().unwrap_or_else(|| ColumnType::infer(&primitive)),
+                            key.schema
+                                .clone()
+                                .unwrap_or_else(|| ColumnType::infer(&primitive)),
                         ));
                     }
                     data.push((rows::KAFKA_KEY.into(), primitive));
@@ -486,7 +495,11 @@ fn build_row(
     })
 }
 
-fn decode_part(format: Format, bytes: &[u8], schemas: &SchemaCache) -> Result<Decoded, DecodeError> {
+fn decode_part(
+    format: Format,
+    bytes: &[u8],
+    schemas: &SchemaCache,
+) -> Result<Decoded, DecodeError> {
     match format {
         Format::Avro => decode::avro::decode(bytes, schemas),
         f => decode::decode_self_describing(f, bytes),
@@ -495,7 +508,10 @@ fn decode_part(format: Format, bytes: &[u8], schemas: &SchemaCache) -> Result<De
 
 /// Encodes every table of a decoded batch into staged files, and the errors into error
 /// files. Pure: the bodies are returned, not written.
-pub fn encode_batch(config: &StageConfig, decoded: DecodedBatch<'_>) -> Result<(Vec<PlannedFile>, StageSummary), StageError> {
+pub fn encode_batch(
+    config: &StageConfig,
+    decoded: DecodedBatch<'_>,
+) -> Result<(Vec<PlannedFile>, StageSummary), StageError> {
     let mut files = Vec::new();
     let mut summary = StageSummary {
         records: decoded.records,
@@ -553,7 +569,11 @@ fn encode_table(
         let rows = &table.rows[start..end];
         let batch = encode::record_batch(&table, rows, &fields)?;
         let body = encode::parquet_bytes(&table, &batch)?;
-        let topic_name = table.topics.get(topic as usize).map(|t| &**t).unwrap_or_default();
+        let topic_name = table
+            .topics
+            .get(topic as usize)
+            .map(|t| &**t)
+            .unwrap_or_default();
         let facts = FileFacts {
             table: &table.table,
             topic: topic_name,
@@ -609,7 +629,11 @@ fn error_files(config: &StageConfig, errors: &[ErrorRecord<'_>]) -> Vec<PlannedF
 
 /// Decodes and encodes an event without I/O: the files a stage invocation would write.
 /// Avro schemas must already be in `schemas`.
-pub fn plan(config: &StageConfig, event: &KafkaEvent, schemas: &SchemaCache) -> Result<(Vec<PlannedFile>, StageSummary), StageError> {
+pub fn plan(
+    config: &StageConfig,
+    event: &KafkaEvent,
+    schemas: &SchemaCache,
+) -> Result<(Vec<PlannedFile>, StageSummary), StageError> {
     let parts = kafka::partitions(event)?;
     let decoded = decode_batch(config, &parts, schemas);
     encode_batch(config, decoded)
@@ -667,3 +691,6 @@ impl<S: ObjectStore, R: SchemaSource> Stager<S, R> {
         Ok(summary)
     }
 }
+
+#[cfg(test)]
+mod tests;
