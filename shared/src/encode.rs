@@ -215,7 +215,7 @@ pub fn build_array(ty: &ColumnType, values: &[Option<&Value>]) -> Result<ArrayRe
             let mut b = StringBuilder::with_capacity(n, n * 16);
             for v in values {
                 match v {
-                    None => b.append_null(),
+                    None | Some(Value::Null) => b.append_null(),
                     Some(Value::String(s)) => b.append_value(s),
                     Some(other) => b.append_value(other.to_text(None)),
                 }
@@ -227,7 +227,7 @@ pub fn build_array(ty: &ColumnType, values: &[Option<&Value>]) -> Result<ArrayRe
             let mut text = String::new();
             for v in values {
                 match v {
-                    None => b.append_null(),
+                    None | Some(Value::Null) => b.append_null(),
                     Some(v) => {
                         text.clear();
                         v.write_json(None, &mut text);
@@ -241,7 +241,7 @@ pub fn build_array(ty: &ColumnType, values: &[Option<&Value>]) -> Result<ArrayRe
             let mut b = BooleanBuilder::with_capacity(n);
             for v in values {
                 match v {
-                    None => b.append_null(),
+                    None | Some(Value::Null) => b.append_null(),
                     Some(Value::Bool(x)) => b.append_value(*x),
                     Some(other) => return Err(mismatch("BOOLEAN", other)),
                 }
@@ -252,7 +252,7 @@ pub fn build_array(ty: &ColumnType, values: &[Option<&Value>]) -> Result<ArrayRe
             let mut b = Int32Builder::with_capacity(n);
             for v in values {
                 match v {
-                    None => b.append_null(),
+                    None | Some(Value::Null) => b.append_null(),
                     Some(Value::Int(x)) => b.append_value(
                         i32::try_from(*x).map_err(|_| format!("{x} does not fit INT"))?,
                     ),
@@ -265,7 +265,7 @@ pub fn build_array(ty: &ColumnType, values: &[Option<&Value>]) -> Result<ArrayRe
             let mut b = Int64Builder::with_capacity(n);
             for v in values {
                 match v {
-                    None => b.append_null(),
+                    None | Some(Value::Null) => b.append_null(),
                     Some(Value::Int(x) | Value::Time(x)) => b.append_value(*x),
                     Some(other) => return Err(mismatch("BIGINT", other)),
                 }
@@ -276,7 +276,7 @@ pub fn build_array(ty: &ColumnType, values: &[Option<&Value>]) -> Result<ArrayRe
             let mut b = Float32Builder::with_capacity(n);
             for v in values {
                 match v {
-                    None => b.append_null(),
+                    None | Some(Value::Null) => b.append_null(),
                     Some(Value::Float(x)) => b.append_value(*x as f32),
                     Some(Value::Int(x)) => b.append_value(*x as f32),
                     Some(other) => return Err(mismatch("FLOAT", other)),
@@ -288,7 +288,7 @@ pub fn build_array(ty: &ColumnType, values: &[Option<&Value>]) -> Result<ArrayRe
             let mut b = Float64Builder::with_capacity(n);
             for v in values {
                 match v {
-                    None => b.append_null(),
+                    None | Some(Value::Null) => b.append_null(),
                     Some(Value::Float(x)) => b.append_value(*x),
                     Some(Value::Int(x)) => b.append_value(*x as f64),
                     Some(other) => return Err(mismatch("DOUBLE", other)),
@@ -302,7 +302,7 @@ pub fn build_array(ty: &ColumnType, values: &[Option<&Value>]) -> Result<ArrayRe
                 .map_err(|e| e.to_string())?;
             for v in values {
                 match v {
-                    None => b.append_null(),
+                    None | Some(Value::Null) => b.append_null(),
                     // Values of a decimal column share its scale (decoders rescale); integers
                     // from schema-less JSON are scaled up.
                     Some(Value::Decimal(x)) => b.append_value(*x),
@@ -323,7 +323,7 @@ pub fn build_array(ty: &ColumnType, values: &[Option<&Value>]) -> Result<ArrayRe
             let mut b = BinaryBuilder::with_capacity(n, n * 16);
             for v in values {
                 match v {
-                    None => b.append_null(),
+                    None | Some(Value::Null) => b.append_null(),
                     Some(Value::Bytes(x)) => b.append_value(x),
                     Some(other) => return Err(mismatch("BINARY", other)),
                 }
@@ -334,7 +334,7 @@ pub fn build_array(ty: &ColumnType, values: &[Option<&Value>]) -> Result<ArrayRe
             let mut b = Date32Builder::with_capacity(n);
             for v in values {
                 match v {
-                    None => b.append_null(),
+                    None | Some(Value::Null) => b.append_null(),
                     Some(Value::Date(x)) => b.append_value(*x),
                     Some(other) => return Err(mismatch("DATE", other)),
                 }
@@ -345,7 +345,7 @@ pub fn build_array(ty: &ColumnType, values: &[Option<&Value>]) -> Result<ArrayRe
             let mut b = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
             for v in values {
                 match v {
-                    None => b.append_null(),
+                    None | Some(Value::Null) => b.append_null(),
                     Some(Value::Timestamp(x)) => b.append_value(*x),
                     Some(other) => return Err(mismatch("TIMESTAMP", other)),
                 }
@@ -359,7 +359,7 @@ pub fn build_array(ty: &ColumnType, values: &[Option<&Value>]) -> Result<ArrayRe
             offsets.push(0i32);
             for v in values {
                 match v {
-                    None => nulls.append_null(),
+                    None | Some(Value::Null) => nulls.append_null(),
                     Some(Value::List(xs)) => {
                         nulls.append_non_null();
                         items.extend(xs.iter().map(|x| (!x.is_null()).then_some(x)));
@@ -386,7 +386,7 @@ pub fn build_array(ty: &ColumnType, values: &[Option<&Value>]) -> Result<ArrayRe
             let mut children: Vec<Vec<Option<&Value>>> = vec![vec![None; n]; fields.len()];
             for (r, v) in values.iter().enumerate() {
                 match v {
-                    None => nulls.append_null(),
+                    None | Some(Value::Null) => nulls.append_null(),
                     Some(Value::Struct(entries)) => {
                         nulls.append_non_null();
                         for (i, (name, x)) in entries.iter().enumerate() {

@@ -18,3 +18,4 @@ pub mod staging;
 pub mod store;
 pub mod telemetry;
 pub mod value;
+pub mod warehouse;

@@ -177,11 +177,11 @@ impl AvroSchema {
             Err(first) => {
                 // Field defaults play no part in decoding with the writer schema, and the Java
                 // registry accepts some defaults apache_avro rejects: retry without them.
-                if !(strip_defaults(&mut json)
-                    | ref_jsons
-                        .iter_mut()
-                        .fold(false, |acc, j| strip_defaults(j) | acc))
-                {
+                let mut stripped = strip_defaults(&mut json);
+                for reference in &mut ref_jsons {
+                    stripped |= strip_defaults(reference);
+                }
+                if !stripped {
                     return Err(invalid(first));
                 }
                 let text = json.to_string();
@@ -244,9 +244,13 @@ fn strip_defaults(json: &mut serde_json::Value) -> bool {
             }
             removed
         }
-        serde_json::Value::Array(items) => items
-            .iter_mut()
-            .fold(false, |acc, item| strip_defaults(item) | acc),
+        serde_json::Value::Array(items) => {
+            let mut removed = false;
+            for item in items {
+                removed |= strip_defaults(item);
+            }
+            removed
+        }
         _ => false,
     }
 }

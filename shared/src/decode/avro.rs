@@ -2137,4 +2137,47 @@ mod tests {
             prop_assert_eq!(big_magnitude_digits(&bytes, v < 0), v.unsigned_abs().to_string());
         }
     }
+
+    #[test]
+    #[ignore = "throughput measurement; run with --release"]
+    fn bench_throughput() {
+        use apache_avro::reader::datum::GenericDatumReader;
+        let schemas = cache(9, ENVELOPE);
+        let record = envelope_bytes("2023-11-14T23:13:20.5+01:00");
+        let n = 200_000;
+        let total = (record.len() * n) as f64 / 1e6;
+        let start = std::time::Instant::now();
+        let mut sink = 0usize;
+        for _ in 0..n {
+            sink += decode(&record, &schemas)
+                .map(|d| d.value.is_null() as usize)
+                .unwrap();
+        }
+        let ours = start.elapsed().as_secs_f64();
+        let start = std::time::Instant::now();
+        for _ in 0..n {
+            sink += decode_with_schema(&record, &schemas)
+                .map(|d| d.0.is_null() as usize)
+                .unwrap();
+        }
+        let ours_borrowed = start.elapsed().as_secs_f64();
+        let schema = Schema::parse_str(ENVELOPE).unwrap();
+        let reader = GenericDatumReader::builder(&schema).build().unwrap();
+        let start = std::time::Instant::now();
+        for _ in 0..n {
+            let mut body = &record[5..];
+            sink += matches!(reader.read_value(&mut body).unwrap(), A::Null) as usize;
+        }
+        let theirs = start.elapsed().as_secs_f64();
+        println!(
+            "record {} bytes; decode(): {:.0} MB/s ({:.0} ns/rec); decode_with_schema(): {:.0} MB/s ({:.0} ns/rec); apache_avro read_value only: {:.0} MB/s ({:.0} ns/rec) {sink}",
+            record.len(),
+            total / ours,
+            ours * 1e9 / n as f64,
+            total / ours_borrowed,
+            ours_borrowed * 1e9 / n as f64,
+            total / theirs,
+            theirs * 1e9 / n as f64,
+        );
+    }
 }

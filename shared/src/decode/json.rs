@@ -61,6 +61,9 @@ impl<'de> de::Deserialize<'de> for JsonValue {
 
 struct ValueVisitor;
 
+/// Objects up to this many keys check duplicates linearly.
+const LINEAR_KEYS: usize = 32;
+
 impl<'de> Visitor<'de> for ValueVisitor {
     type Value = Value;
 
@@ -128,11 +131,32 @@ impl<'de> Visitor<'de> for ValueVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut fields: Vec<(Box<str>, Value)> = Vec::with_capacity(map.size_hint().unwrap_or(8));
+        // Duplicate keys are looked up linearly in small objects and through a hash index in
+        // large ones, so that an object with many keys cannot stall a batch.
+        let mut index: Option<std::collections::HashMap<Box<str>, usize>> = None;
         while let Some(key) = map.next_key::<KeyStr>()? {
             let value = map.next_value_seed(ValueSeed)?;
-            match fields.iter_mut().find(|(k, _)| **k == *key.0) {
-                Some(slot) => slot.1 = value,
-                None => fields.push((key.0, value)),
+            if fields.len() == LINEAR_KEYS && index.is_none() {
+                index = Some(
+                    fields
+                        .iter()
+                        .enumerate()
+                        .map(|(i, (k, _))| (k.clone(), i))
+                        .collect(),
+                );
+            }
+            let existing = match &index {
+                Some(index) => index.get(&*key.0).copied(),
+                None => fields.iter().position(|(k, _)| **k == *key.0),
+            };
+            match existing {
+                Some(i) => fields[i].1 = value,
+                None => {
+                    if let Some(index) = &mut index {
+                        index.insert(key.0.clone(), fields.len());
+                    }
+                    fields.push((key.0, value));
+                }
             }
         }
         Ok(Value::Struct(fields))
@@ -236,6 +260,20 @@ mod tests {
             Err(DecodeError::Json { .. })
         ));
         assert!(matches!(decode(b""), Err(DecodeError::Json { .. })));
+    }
+
+    #[test]
+    fn large_objects_keep_duplicates_and_order() {
+        let mut text = String::from("{");
+        for i in 0..100 {
+            text.push_str(&format!("\"k{i}\": {i},"));
+        }
+        text.push_str("\"k5\": -5, \"k99\": -99}");
+        let v = decode(text.as_bytes()).unwrap();
+        let Value::Struct(fields) = v else { panic!() };
+        assert_eq!(fields.len(), 100);
+        assert_eq!(fields[5], ("k5".into(), Value::Int(-5)));
+        assert_eq!(fields[99], ("k99".into(), Value::Int(-99)));
     }
 
     proptest! {

@@ -1,0 +1,24 @@
+//! Throughput of the stage pipeline in-process: MSK event JSON in, Parquet bytes out.
+//! `cargo bench -p deltasink --bench stage_throughput`
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+#[path = "support.rs"]
+mod support;
+
+fn bench(c: &mut Criterion) {
+    let config = support::config();
+    let mut group = c.benchmark_group("stage");
+    group.sample_size(30);
+    for topics in [1, 3, 30] {
+        let event = support::msk_event(10_000, topics);
+        group.throughput(Throughput::Bytes(event.len() as u64));
+        group.bench_function(format!("debezium_json_10k_{topics}_tables"), |b| {
+            b.iter(|| support::stage_in_process(&config, &event))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
