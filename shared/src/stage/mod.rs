@@ -676,7 +676,7 @@ impl<S: ObjectStore, R: SchemaSource> Stager<S, R> {
         let bucket = self.config.bucket.as_str();
         futures::stream::iter(files.into_iter().map(|f| async move {
             self.store.put(bucket, &f.key, f.body, f.content_type).await?;
-            info!(s3_key = %f.key, rows = f.rows, table = ?f.table.as_ref().map(|t| t.to_string()), "staged");
+            info!(s3_key = %f.key, rows = f.rows, table = %f.table.as_ref().map(|t| t.to_string()).unwrap_or_default(), "staged");
             Ok::<(), StoreError>(())
         }))
         .buffer_unordered(self.config.max_concurrent_uploads)
