@@ -7,8 +7,13 @@ use deltasink_tests::repo_root;
 fn section(readme: &str, name: &str) -> Result<Vec<(String, String)>> {
     let start = format!("<!-- config-reference:{name}");
     let end = format!("<!-- /config-reference:{name} -->");
-    let from = readme.find(&start).context("README lacks the section start")?;
-    let to = readme[from..].find(&end).context("README lacks the section end")? + from;
+    let from = readme
+        .find(&start)
+        .context("README lacks the section start")?;
+    let to = readme[from..]
+        .find(&end)
+        .context("README lacks the section end")?
+        + from;
     Ok(readme[from..to]
         .lines()
         .filter(|l| l.starts_with("| `"))
@@ -30,9 +35,16 @@ fn stage_reference_matches_the_code() -> Result<()> {
             .find(|(n, _)| n == name)
             .with_context(|| format!("README does not document {name}"))?;
         if default.is_empty() {
-            assert!(doc_default.starts_with('('), "{name}: README says default {doc_default}, code has none");
+            assert!(
+                doc_default.starts_with('('),
+                "{name}: README says default {doc_default}, code has none"
+            );
         } else {
-            assert_eq!(doc_default.trim_matches('`'), *default, "{name}: default differs");
+            assert_eq!(
+                doc_default.trim_matches('`'),
+                *default,
+                "{name}: default differs"
+            );
         }
     }
     for (name, _) in &documented {

@@ -9,6 +9,8 @@ pub mod config;
 pub mod decode;
 pub mod encode;
 pub mod kafka;
+pub mod load;
+pub mod plan;
 pub mod registry;
 pub mod route;
 pub mod rows;

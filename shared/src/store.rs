@@ -42,6 +42,14 @@ pub trait ObjectStore: Send + Sync {
         key: &str,
     ) -> impl Future<Output = Result<Bytes, StoreError>> + Send;
 
+    /// The last `len` bytes of an object (all of it when shorter): a Parquet footer.
+    fn get_tail(
+        &self,
+        bucket: &str,
+        key: &str,
+        len: u64,
+    ) -> impl Future<Output = Result<Bytes, StoreError>> + Send;
+
     fn list(
         &self,
         bucket: &str,
@@ -130,6 +138,23 @@ impl ObjectStore for S3Store {
             .get_object()
             .bucket(bucket)
             .key(key)
+            .send()
+            .await
+            .map_err(|e| error("GetObject", bucket, key, e))?;
+        out.body
+            .collect()
+            .await
+            .map(|b| b.into_bytes())
+            .map_err(|e| error("GetObject", bucket, key, e))
+    }
+
+    async fn get_tail(&self, bucket: &str, key: &str, len: u64) -> Result<Bytes, StoreError> {
+        let out = self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .range(format!("bytes=-{len}"))
             .send()
             .await
             .map_err(|e| error("GetObject", bucket, key, e))?;
@@ -266,6 +291,14 @@ impl ObjectStore for MemoryStore {
             key: key.into(),
             detail: "NoSuchKey".into(),
         })
+    }
+
+    async fn get_tail(&self, bucket: &str, key: &str, len: u64) -> Result<Bytes, StoreError> {
+        let body = self.get(bucket, key).await?;
+        let start = body
+            .len()
+            .saturating_sub(usize::try_from(len).unwrap_or(usize::MAX));
+        Ok(body.slice(start..))
     }
 
     async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError> {

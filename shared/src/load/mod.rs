@@ -1,0 +1,3 @@
+//! The load function: staged files → Delta table rows through a SQL warehouse.
+
+pub mod notifications;
