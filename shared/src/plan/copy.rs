@@ -62,6 +62,7 @@ fn split(uri: &str) -> (&str, &str) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use crate::value::ColumnType;

@@ -71,6 +71,7 @@ pub fn create_table(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use crate::value::ColumnType;

@@ -406,6 +406,7 @@ fn diff(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use ColumnType as T;

@@ -32,6 +32,7 @@ pub fn hard_delete_tombstones(table: &TableRef, cutoff_param: &str) -> Result<St
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

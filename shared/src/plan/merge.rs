@@ -29,7 +29,7 @@
 //! (partition and offset ranges of the batch) to narrow the join scan; it must come from the
 //! data itself, never from values written into the SQL text.
 
-use super::projection::project;
+use super::projection::{fills, project};
 use super::{PlanError, StagedFile, TableRef, find_column, same_name};
 use crate::route::TableMode;
 use crate::rows;
@@ -74,6 +74,7 @@ pub fn merge_upsert(
         .map(|c| format!("{} DESC NULLS LAST", quote_ident(c)))
         .collect();
     let source = deduplicated(table, target, files, &key, &order)?;
+    check_keys(target, files, &key)?;
     let on: Vec<String> = key
         .iter()
         .map(|k| format!("t.{k} = s.{k}", k = quote_ident(k)))
@@ -116,6 +117,7 @@ pub fn merge_append(
     )?;
     let order: Vec<String> = key.iter().map(|c| quote_ident(c)).collect();
     let source = deduplicated(table, target, files, &key, &order)?;
+    check_keys(target, files, &key)?;
     let on: Vec<String> = key
         .iter()
         .map(|k| format!("t.{k} = s.{k}", k = quote_ident(k)))
@@ -127,6 +129,24 @@ pub fn merge_append(
         on = on.join(" AND "),
         insert = insert(target),
     ))
+}
+
+/// Every file must fill the key columns (primary key, Kafka coordinates) from its own
+/// columns: a key that is missing or rescued would be NULL, never match, and insert the row
+/// again on every load.
+fn check_keys(target: &[Field], files: &[StagedFile], key: &[String]) -> Result<(), PlanError> {
+    for file in files {
+        for column in key {
+            let filled = find_column(target, column).is_some_and(|i| fills(file, target, i));
+            if !filled {
+                return Err(PlanError::KeyNotLoadable {
+                    uri: file.uri.clone(),
+                    column: column.clone(),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The target's spelling of each column in `names`.
@@ -219,6 +239,7 @@ fn insert(target: &[Field]) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use crate::value::ColumnType;
@@ -262,6 +283,43 @@ mod tests {
         assert!(matches!(e, PlanError::NoPrimaryKey { .. }));
         let e = merge_append(&table, &target, &[], TableMode::Append).unwrap_err();
         assert!(matches!(e, PlanError::MissingColumn { .. }));
+    }
+
+    #[test]
+    fn key_columns_must_come_from_every_file() {
+        let table = TableRef::new("t");
+        let mut target = vec![Field::new("id", ColumnType::Int64)];
+        target.extend(rows::cdc_metadata_fields());
+        target.push(Field::new(super::super::RESCUED_DATA, ColumnType::String));
+        let good = StagedFile::new("s3://b/1.parquet", target.clone());
+        let mut rescued = target.clone();
+        rescued[0].ty = ColumnType::String;
+        let rescued = StagedFile::new("s3://b/2.parquet", rescued);
+        let missing = StagedFile::new("s3://b/3.parquet", target[1..].to_vec());
+        let key = ["id".to_string()];
+        assert!(merge_upsert(&table, &target, std::slice::from_ref(&good), &key).is_ok());
+        for bad in [rescued, missing] {
+            let e = merge_upsert(&table, &target, &[good.clone(), bad.clone()], &key).unwrap_err();
+            assert_eq!(
+                e,
+                PlanError::KeyNotLoadable {
+                    uri: bad.uri.clone(),
+                    column: "id".into()
+                }
+            );
+        }
+        let no_offset = StagedFile::new(
+            "s3://b/4.parquet",
+            target
+                .iter()
+                .filter(|f| &*f.name != rows::KAFKA_OFFSET)
+                .cloned()
+                .collect(),
+        );
+        assert!(matches!(
+            merge_append(&table, &target, &[no_offset], TableMode::Append),
+            Err(PlanError::KeyNotLoadable { .. })
+        ));
     }
 
     #[test]

@@ -40,6 +40,7 @@ mod merge;
 mod projection;
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests;
 
 use std::fmt;
@@ -201,6 +202,11 @@ pub enum PlanError {
          STRING column to keep them; apply the schema evolution (evolve_files, evolution_sql) first"
     )]
     NeedsRescueColumn { uri: String, columns: Vec<String> },
+    #[error(
+        "staged file `{uri}`: key column `{column}` is missing or has a type the table's column \
+         cannot hold; its rows cannot be matched (a primary key's type cannot change in place)"
+    )]
+    KeyNotLoadable { uri: String, column: String },
     #[error("parameter name `{name}` must match [A-Za-z_][A-Za-z0-9_]*")]
     BadParameterName { name: String },
 }

@@ -205,6 +205,15 @@ fn rebuild_struct(expr: &str, from: &[Field], to: &[Field], depth: usize) -> Opt
     ))
 }
 
+/// Whether [`project`] fills the target column `index` from a column of the file (rather than
+/// with NULL: the file lacks it, or its values are rescued).
+pub(crate) fn fills(file: &StagedFile, target: &[Field], index: usize) -> bool {
+    let pairs = pair(target, &file.fields, true);
+    file.fields.iter().zip(pairs).any(|(field, paired)| {
+        paired == Some(index) && convert("c", &field.ty, &target[index].ty, 0).is_some()
+    })
+}
+
 /// The names of the file's columns that [`project`] carries into the rescued-data column (for
 /// logs and metrics).
 pub fn rescued_columns(file: &StagedFile, target: &[Field]) -> Vec<Arc<str>> {
@@ -221,6 +230,7 @@ pub fn rescued_columns(file: &StagedFile, target: &[Field]) -> Vec<Arc<str>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use crate::plan::{RESCUED_DATA, evolve_files};
