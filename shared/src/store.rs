@@ -17,6 +17,15 @@ pub struct StoreError {
     pub detail: String,
 }
 
+impl StoreError {
+    /// Whether the object (or bucket) does not exist, as opposed to a failure to reach it.
+    pub fn is_not_found(&self) -> bool {
+        ["NoSuchKey", "NotFound", "NoSuchBucket", "404"]
+            .iter()
+            .any(|m| self.detail.contains(m))
+    }
+}
+
 /// An object listed under a prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectInfo {

@@ -3,7 +3,7 @@
 //!
 //! The load function, per table and batch of staged files:
 //! 1. reads each staged file's Parquet footer into a [`StagedFile`] (its columns as
-//!    [`ColumnType`](crate::value::ColumnType)s);
+//!    [`ColumnType`]s);
 //! 2. creates the table when it is missing: [`create_table`] with the columns of
 //!    `evolve_files(&[], files).schema` (so the first batch gets a `_rescued_data` column
 //!    when its own files disagree);
@@ -233,7 +233,7 @@ pub(crate) fn string_literal(s: &str) -> String {
 
 /// Checks that `uri` names one file (`scheme://bucket/key`) and can be written into SQL
 /// safely. Refused: control characters (no literal form survives every path layer), glob
-/// metacharacters `* ? [ ] { }` and the backslash (`parquet.`path`` and COPY INTO sources
+/// metacharacters `* ? [ ] { }` and the backslash (``parquet.`path` `` and COPY INTO sources
 /// are glob patterns on Spark, where `\` is the glob escape: such a path would name other
 /// files or none). Quotes and backticks are fine: they are escaped where the path is written.
 pub fn check_uri(uri: &str) -> Result<(), PlanError> {
@@ -270,7 +270,7 @@ pub fn check_uri(uri: &str) -> Result<(), PlanError> {
     Ok(())
 }
 
-/// `parquet.`<uri>``: the file as a table (the path is a backtick-quoted identifier).
+/// ``parquet.`<uri>` ``: the file as a table (the path is a backtick-quoted identifier).
 pub(crate) fn parquet_source(uri: &str) -> Result<String, PlanError> {
     check_uri(uri)?;
     Ok(format!("parquet.{}", quote_ident(uri)))

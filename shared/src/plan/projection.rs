@@ -21,7 +21,7 @@ use super::{PlanError, StagedFile, is_rescued, pair, parquet_source, storage};
 use crate::sql::quote_ident;
 use crate::value::{ColumnType, Field};
 
-/// `SELECT <one aliased expression per target column> FROM parquet.`<uri>``.
+/// ``SELECT <one aliased expression per target column> FROM parquet.`<uri>` ``.
 ///
 /// Fails when the file has columns the target cannot hold and the target has no
 /// `_rescued_data` STRING column (the caller skipped [`evolve_files`](super::evolve_files)),

@@ -1,0 +1,63 @@
+//! The load Lambda: S3 notifications (through SQS, directly, or from EventBridge) of staged
+//! files → MERGE / COPY INTO through the Databricks SQL Statement Execution API.
+//! Wiring only: configuration, clients and the handler; the logic is in `deltasink::load`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use deltasink::config::LoadConfig;
+use deltasink::load::{self, loader::Loader, notifications};
+use deltasink::store::S3Store;
+use deltasink::warehouse::{ClientOptions, WarehouseClient};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use serde_json::Value as Json;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    deltasink::telemetry::init();
+    let vars = std::env::vars().collect();
+    let config = match LoadConfig::from_vars(&vars) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(variable = %e.variable, "{e}");
+            return Err(e.into());
+        }
+    };
+    let warehouse = WarehouseClient::new(
+        config.connection.clone(),
+        config.credentials.clone(),
+        ClientOptions::default(),
+    )?;
+    let store = S3Store::from_env().await;
+    let loader = Arc::new(Loader::new(config, store, warehouse));
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Json>| {
+        let loader = loader.clone();
+        async move { handle(&loader, event).await }
+    }))
+    .await
+}
+
+async fn handle(loader: &Loader<S3Store, WarehouseClient>, event: LambdaEvent<Json>) -> Result<Json, Error> {
+    let deadline = deadline(event.context.deadline, loader.config.deadline_margin);
+    let from_sqs = event
+        .payload
+        .pointer("/Records/0/eventSource")
+        .and_then(Json::as_str)
+        == Some("aws:sqs");
+    let notifications = notifications::parse(&event.payload)?;
+    for (id, why) in &notifications.unreadable {
+        tracing::error!(message_id = %id, "unreadable message, returned to the queue: {why}");
+    }
+    let report = loader.load(notifications.objects.clone(), deadline).await;
+    Ok(load::response(&notifications, &report, from_sqs)?)
+}
+
+/// The Lambda deadline (epoch milliseconds) as an `Instant`, less the safety margin.
+fn deadline(deadline_ms: u64, margin: Duration) -> Instant {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default();
+    let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+    Instant::now() + left.saturating_sub(margin)
+}

@@ -1,0 +1,347 @@
+//! The load pipeline: announced staged files → per table: read footers, create or evolve the
+//! table (DDL only when its schema changed), one load statement for all of the table's files,
+//! then delete the loaded files. A table that fails reports its SQS messages as batch item
+//! failures; nothing is deleted before it is loaded.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use tracing::{info, warn};
+
+use super::footer::{self, Footer, FooterError};
+use super::notifications::Announced;
+use crate::config::{AppendStrategy, LoadConfig};
+use crate::plan::{self, PlanError, StagedFile, TableRef};
+use crate::route::{TableMode, TableName};
+use crate::staging;
+use crate::store::{ObjectStore, StoreError};
+use crate::value::Field;
+use crate::warehouse::{Idempotency, StatementExecutor, WarehouseError};
+
+/// Why one table's files did not load. The table's messages are reported as failures and
+/// retried by SQS (then dead-lettered, and re-driven by the maintain function).
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("table {table}: {source}")]
+    Store { table: String, source: StoreError },
+    #[error("table {table}: {source}")]
+    Warehouse {
+        table: String,
+        source: WarehouseError,
+    },
+    #[error("table {table}: {source}")]
+    Plan { table: String, source: PlanError },
+    #[error("table {table}: {detail}")]
+    Describe { table: String, detail: String },
+}
+
+/// What happened to one table in one invocation.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TableOutcome {
+    pub table: String,
+    pub files: usize,
+    /// Files announced but already gone (loaded and purged by an earlier delivery).
+    pub already_loaded: usize,
+    /// Statements run for this table: 1 in steady state (plus DDL when the schema changed).
+    pub statements: usize,
+    pub error: Option<String>,
+}
+
+/// The result of one invocation.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LoadReport {
+    pub tables: Vec<TableOutcome>,
+    /// SQS message ids to report as batch item failures.
+    pub failed_messages: Vec<String>,
+    /// Announced objects that are not staged files of this deployment (other bucket, outside
+    /// the staging prefix, not Parquet): never loaded.
+    pub refused: Vec<String>,
+}
+
+/// The load function's logic and its clients, built once per cold start.
+pub struct Loader<S, E> {
+    pub config: LoadConfig,
+    pub store: S,
+    pub warehouse: E,
+    /// Table schemas known from earlier invocations of this warm function.
+    schemas: Mutex<HashMap<TableName, Vec<Field>>>,
+}
+
+struct PendingFile {
+    key: String,
+    messages: Vec<String>,
+}
+
+impl<S: ObjectStore, E: StatementExecutor> Loader<S, E> {
+    pub fn new(config: LoadConfig, store: S, warehouse: E) -> Self {
+        Loader {
+            config,
+            store,
+            warehouse,
+            schemas: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Loads every announced staged file, grouped by table.
+    pub async fn load(&self, announced: Vec<Announced>, deadline: Instant) -> LoadReport {
+        let mut report = LoadReport::default();
+        let mut tables: BTreeMap<TableName, Vec<PendingFile>> = BTreeMap::new();
+        for a in announced {
+            let table = if a.bucket != self.config.bucket {
+                Err(format!("bucket {} is not the staging bucket {}", a.bucket, self.config.bucket))
+            } else if !a.key.ends_with(".parquet") {
+                Err("not a Parquet file".to_string())
+            } else {
+                staging::table_from_key(&self.config.staging_prefix, &a.key)
+            };
+            let table = match table {
+                Ok(t) => t,
+                Err(why) => {
+                    warn!(s3_key = %a.key, bucket = %a.bucket, "refused: {why}");
+                    report.refused.push(format!("s3://{}/{}", a.bucket, a.key));
+                    continue;
+                }
+            };
+            let files = tables.entry(table).or_default();
+            match files.iter_mut().find(|f| f.key == a.key) {
+                Some(f) => f.messages.extend(a.message_id),
+                None => files.push(PendingFile {
+                    key: a.key,
+                    messages: a.message_id.into_iter().collect(),
+                }),
+            }
+        }
+        for (table, files) in tables {
+            let started = Instant::now();
+            let mut outcome = TableOutcome {
+                table: table.to_string(),
+                files: files.len(),
+                already_loaded: 0,
+                statements: 0,
+                error: None,
+            };
+            match self.load_table(&table, &files, deadline, &mut outcome).await {
+                Ok(()) => info!(
+                    table = %table,
+                    files = outcome.files,
+                    already_loaded = outcome.already_loaded,
+                    statements = outcome.statements,
+                    duration_ms = started.elapsed().as_millis() as u64,
+                    "table loaded"
+                ),
+                Err(e) => {
+                    warn!(table = %table, error = %e, "table not loaded; its messages will be retried");
+                    outcome.error = Some(e.to_string());
+                    for f in &files {
+                        for m in &f.messages {
+                            if !report.failed_messages.contains(m) {
+                                report.failed_messages.push(m.clone());
+                            }
+                        }
+                    }
+                }
+            }
+            report.tables.push(outcome);
+        }
+        report
+    }
+
+    async fn load_table(
+        &self,
+        table: &TableName,
+        pending: &[PendingFile],
+        deadline: Instant,
+        outcome: &mut TableOutcome,
+    ) -> Result<(), LoadError> {
+        let name = table.to_string();
+        let store_err = |source| LoadError::Store {
+            table: name.clone(),
+            source,
+        };
+        // 1. Footers; a file that is gone was loaded and purged by an earlier delivery.
+        let mut files: Vec<(String, Footer)> = Vec::with_capacity(pending.len());
+        for f in pending {
+            match footer::read(&self.store, &self.config.bucket, &f.key).await {
+                Ok(footer) => files.push((f.key.clone(), footer)),
+                Err(FooterError::Store(e)) if e.is_not_found() => outcome.already_loaded += 1,
+                Err(FooterError::Store(e)) => return Err(store_err(e)),
+                Err(e @ FooterError::Invalid { .. }) => {
+                    return Err(LoadError::Describe {
+                        table: name.clone(),
+                        detail: e.to_string(),
+                    });
+                }
+            }
+        }
+        if files.is_empty() {
+            return Ok(());
+        }
+
+        // 2. Mode and key: the table's settings, else what stage wrote into the files.
+        let settings = self.config.tables.get(table);
+        let primary_key: Vec<String> = match settings.map(|s| &s.primary_key) {
+            Some(pk) if !pk.is_empty() => pk.clone(),
+            _ => files
+                .iter()
+                .find(|(_, f)| !f.primary_key.is_empty())
+                .map(|(_, f)| f.primary_key.clone())
+                .unwrap_or_default(),
+        };
+        let mode = match settings
+            .and_then(|s| s.mode)
+            .or_else(|| files.iter().find_map(|(_, f)| f.mode))
+            .unwrap_or(self.config.default_mode)
+        {
+            TableMode::Auto if !primary_key.is_empty() => TableMode::Upsert,
+            TableMode::Auto => TableMode::Append,
+            m => m,
+        };
+        let target = TableRef::from(table)
+            .with_defaults(self.config.catalog.as_deref(), self.config.schema.as_deref());
+        let staged: Vec<StagedFile> = files
+            .iter()
+            .map(|(key, f)| StagedFile::new(format!("s3://{}/{key}", self.config.bucket), f.fields.clone()))
+            .collect();
+
+        // 3. The table's schema: cached, described, or created.
+        let cached = self.cached_schema(table);
+        let current = match cached {
+            Some(s) => s,
+            None => match self.describe(&target, deadline, outcome).await? {
+                Some(s) => s,
+                None => {
+                    let schema = plan::evolve_files(&[], &staged).schema;
+                    let sql = plan::create_table(&target, &schema, mode, &primary_key)
+                        .map_err(|source| LoadError::Plan { table: name.clone(), source })?;
+                    self.run(&name, &sql, Idempotency::Safe, deadline, outcome).await?;
+                    info!(table = %table, mode = mode.name(), "table created");
+                    schema
+                }
+            },
+        };
+
+        // 4. Evolve when the files bring new columns or wider types.
+        let evolution = plan::evolve_files(&current, &staged);
+        for incompatible in &evolution.incompatible {
+            warn!(
+                table = %table,
+                column = %incompatible.column,
+                target = %incompatible.target.sql_name(),
+                incoming = %incompatible.incoming.sql_name(),
+                "incompatible type change: values kept in _rescued_data"
+            );
+        }
+        if !evolution.is_empty() {
+            for sql in plan::evolution_sql(&target, &evolution) {
+                if let Err(e) = self.run(&name, &sql, Idempotency::Unsafe, deadline, outcome).await {
+                    // Another load may have evolved the table meanwhile: learn it again next time.
+                    self.forget_schema(table);
+                    return Err(e);
+                }
+            }
+            info!(table = %table, added = evolution.add.len(), widened = evolution.widen.len(), "schema evolved");
+        }
+        let schema = evolution.schema;
+
+        // 5. One statement loads every file of the table.
+        let plan_err = |source| LoadError::Plan {
+            table: name.clone(),
+            source,
+        };
+        let statements = match mode {
+            TableMode::Upsert => vec![plan::merge_upsert(&target, &schema, &staged, &primary_key).map_err(plan_err)?],
+            _ => match self.config.append {
+                AppendStrategy::Merge => vec![plan::merge_append(&target, &schema, &staged, mode).map_err(plan_err)?],
+                AppendStrategy::CopyInto => plan::copy_into(&target, &schema, &staged).map_err(plan_err)?,
+            },
+        };
+        for sql in &statements {
+            if let Err(e) = self.run(&name, sql, Idempotency::Safe, deadline, outcome).await {
+                self.forget_schema(table);
+                return Err(e);
+            }
+        }
+        self.remember_schema(table, schema);
+
+        // 6. Only now are the files done with.
+        if self.config.purge {
+            for (key, _) in &files {
+                if let Err(e) = self.store.delete(&self.config.bucket, key).await {
+                    // Loaded but not deleted: a later purge removes it; a re-load changes nothing.
+                    warn!(s3_key = %key, error = %e, "loaded file not deleted");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn run(
+        &self,
+        table: &str,
+        sql: &str,
+        idempotency: Idempotency,
+        deadline: Instant,
+        outcome: &mut TableOutcome,
+    ) -> Result<crate::warehouse::StatementResult, LoadError> {
+        outcome.statements += 1;
+        self.warehouse
+            .execute(sql, &[], idempotency, deadline)
+            .await
+            .map_err(|source| LoadError::Warehouse {
+                table: table.to_string(),
+                source,
+            })
+    }
+
+    /// The table's columns, or `None` when it does not exist.
+    async fn describe(
+        &self,
+        target: &TableRef,
+        deadline: Instant,
+        outcome: &mut TableOutcome,
+    ) -> Result<Option<Vec<Field>>, LoadError> {
+        let sql = format!("DESCRIBE TABLE {}", target.sql());
+        let result = match self.run(&target.sql(), &sql, Idempotency::Safe, deadline, outcome).await {
+            Ok(r) => r,
+            Err(LoadError::Warehouse { source, .. }) if is_table_missing(&source) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let mut fields = Vec::new();
+        for row in &result.rows {
+            let column = row.first().cloned().flatten().unwrap_or_default();
+            if column.is_empty() || column.starts_with('#') {
+                break;
+            }
+            let type_text = row.get(1).cloned().flatten().unwrap_or_default();
+            let ty = crate::sql::parse_type(&type_text).map_err(|detail| LoadError::Describe {
+                table: target.sql(),
+                detail: format!("column {column:?}: {detail}"),
+            })?;
+            fields.push(Field::new(column, ty));
+        }
+        Ok(Some(fields))
+    }
+
+    fn cached_schema(&self, table: &TableName) -> Option<Vec<Field>> {
+        self.schemas.lock().ok()?.get(table).cloned()
+    }
+
+    fn remember_schema(&self, table: &TableName, schema: Vec<Field>) {
+        if let Ok(mut m) = self.schemas.lock() {
+            m.insert(table.clone(), schema);
+        }
+    }
+
+    fn forget_schema(&self, table: &TableName) {
+        if let Ok(mut m) = self.schemas.lock() {
+            m.remove(table);
+        }
+    }
+}
+
+fn is_table_missing(e: &WarehouseError) -> bool {
+    e.error_code() == Some("TABLE_OR_VIEW_NOT_FOUND")
+        || e.sql_state() == Some("42P01")
+        || e.to_string().contains("TABLE_OR_VIEW_NOT_FOUND")
+}
