@@ -1046,7 +1046,6 @@ def gen_large() -> dict:
     next_id = {"shop.public.customers": 100_001, "shop.public.orders": 500_001,
                "shop.public.items": 900_001}
     live: dict[str, list[int]] = {t: [] for t in topics}
-    live_set: dict[str, set[int]] = {t: set() for t in topics}
 
     def order_row(oid: int, ms: int) -> dict:
         micros = ms * 1000 + rng.randrange(1000)
@@ -1088,7 +1087,6 @@ def gen_large() -> dict:
                 row = item_row(kid, src["ts_ms"])
             rows[kid] = row
             ids.append(kid)
-            live_set[topic].add(kid)
             before, after = None, row
         elif r < 0.95:
             op = "u"
@@ -1111,7 +1109,6 @@ def gen_large() -> dict:
         else:
             op = "d"
             kid = ids.pop(rng.randrange(len(ids)))
-            live_set[topic].discard(kid)
             before, after = rows.pop(kid), None
         # The large batch's tables have REPLICA IDENTITY DEFAULT: updates carry no before
         # image (deletes keep it here), which is also what keeps the batch near 6 MB.
@@ -1440,7 +1437,7 @@ OUTPUTS = [
            "→ `public.orders`: Decimal amount (base64), MicroTimestamp, ZonedTimestamp, Date"),
     Output("avro", "msk-avro.json", "stage", lambda s: gen_avro(), ("avro", "avro"),
            "DELTASINK_TOPICS='{\"shop.public.payments\": {\"key_format\": \"avro\", "
-           "\"value_format\": \"avro\"}}' DELTASINK_SCHEMA_REGISTRY_URL=<tools/schema_registry.py URL>",
+           "\"value_format\": \"avro\"}}' DELTASINK_SCHEMA_REGISTRY_URL=http://127.0.0.1:8081",
            "Debezium change events in Confluent Avro wire format (key schema id 101, value 102, "
            "see schemas/), `shop.public.payments` → `public.payments`"),
     Output("plain-json", "msk-plain-json.json", "stage", lambda s: gen_plain_json(),
@@ -1460,7 +1457,7 @@ OUTPUTS = [
     Output("bad-records", "msk-bad-records.json", "stage", lambda s: gen_bad_records(),
            ("mixed", "mixed"),
            "DELTASINK_TOPICS='{\"shop.public.payments\": {\"key_format\": \"avro\", "
-           "\"value_format\": \"avro\"}}' DELTASINK_SCHEMA_REGISTRY_URL=<registry URL>",
+           "\"value_format\": \"avro\"}}' DELTASINK_SCHEMA_REGISTRY_URL=http://127.0.0.1:8081",
            "good Debezium JSON customers and Avro payments mixed with bad records: malformed "
            "base64, invalid JSON, op \"x\", unknown Avro schema id 9999, truncated Avro body"),
     Output("large", "msk-large-batch.json", "stage (benchmark)", lambda s: gen_large(),
@@ -1549,8 +1546,8 @@ def readme(built: dict[str, tuple[Output, dict, str]]) -> str:
         "",
         "Every stage event also needs `DELTASINK_STAGING_BUCKET=deltasink-local`. Offsets are "
         "`first..last (count)` per topic-partition; tombstones are records with a key and no "
-        "value. Avro topics need the local registry, `tools/schema_registry.py`, which preloads "
-        "`schemas/<id>-<subject>.avsc`.",
+        "value. Avro topics need a schema registry: `.venv/bin/python tools/schema_registry.py` "
+        "serves http://127.0.0.1:8081 and preloads `schemas/<id>-<subject>.avsc`.",
         "",
     ]
     for out in OUTPUTS:
@@ -1609,7 +1606,7 @@ def readme(built: dict[str, tuple[Output, dict, str]]) -> str:
         "\"value_format\": \"connect-json\"}, \"shop.public.payments\": {\"key_format\": \"avro\", "
         "\"value_format\": \"avro\"}, \"ingest.payments_raw\": {\"key_format\": \"string\"}}'",
         "    DELTASINK_TABLES='{\"ingest.payments_raw\": {\"mode\": \"raw\"}}'",
-        "    DELTASINK_SCHEMA_REGISTRY_URL=http://127.0.0.1:<port of tools/schema_registry.py>",
+        "    DELTASINK_SCHEMA_REGISTRY_URL=http://127.0.0.1:8081",
         "",
     ]
     return "\n".join(lines)

@@ -37,7 +37,10 @@ async fn main() -> Result<(), Error> {
     .await
 }
 
-async fn handle(loader: &Loader<S3Store, WarehouseClient>, event: LambdaEvent<Json>) -> Result<Json, Error> {
+async fn handle(
+    loader: &Loader<S3Store, WarehouseClient>,
+    event: LambdaEvent<Json>,
+) -> Result<Json, Error> {
     let deadline = deadline(event.context.deadline, loader.config.deadline_margin);
     let from_sqs = event
         .payload

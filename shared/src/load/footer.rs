@@ -38,7 +38,11 @@ pub enum FooterError {
 }
 
 /// Reads the footer of `s3://bucket/key`.
-pub async fn read(store: &impl ObjectStore, bucket: &str, key: &str) -> Result<Footer, FooterError> {
+pub async fn read(
+    store: &impl ObjectStore,
+    bucket: &str,
+    key: &str,
+) -> Result<Footer, FooterError> {
     let invalid = |detail: String| FooterError::Invalid {
         bucket: bucket.to_string(),
         key: key.to_string(),
@@ -74,12 +78,18 @@ pub async fn read(store: &impl ObjectStore, bucket: &str, key: &str) -> Result<F
         .map_err(|e| invalid(e.to_string()))?;
     let mut fields = Vec::with_capacity(schema.fields().len());
     for f in schema.fields() {
-        let ty = column_type(f.data_type())
-            .ok_or_else(|| invalid(format!("column {:?} has unsupported type {}", f.name(), f.data_type())))?;
+        let ty = column_type(f.data_type()).ok_or_else(|| {
+            invalid(format!(
+                "column {:?} has unsupported type {}",
+                f.name(),
+                f.data_type()
+            ))
+        })?;
         fields.push(Field::new(f.name().as_str(), ty));
     }
     let primary_key = match kv.get("deltasink.primary_key") {
-        Some(json) => serde_json::from_str(json).map_err(|e| invalid(format!("deltasink.primary_key: {e}")))?,
+        Some(json) => serde_json::from_str(json)
+            .map_err(|e| invalid(format!("deltasink.primary_key: {e}")))?,
         None => Vec::new(),
     };
     Ok(Footer {
@@ -106,8 +116,12 @@ pub fn column_type(ty: &DataType) -> Option<ColumnType> {
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => ColumnType::String,
         DataType::Binary | DataType::LargeBinary | DataType::BinaryView => ColumnType::Binary,
         DataType::Date32 => ColumnType::Date,
-        DataType::Timestamp(TimeUnit::Microsecond | TimeUnit::Millisecond, _) => ColumnType::Timestamp,
-        DataType::List(f) | DataType::LargeList(f) => ColumnType::List(Box::new(column_type(f.data_type())?)),
+        DataType::Timestamp(TimeUnit::Microsecond | TimeUnit::Millisecond, _) => {
+            ColumnType::Timestamp
+        }
+        DataType::List(f) | DataType::LargeList(f) => {
+            ColumnType::List(Box::new(column_type(f.data_type())?))
+        }
         DataType::Struct(fields) => ColumnType::Struct(
             fields
                 .iter()
@@ -130,7 +144,10 @@ mod tests {
             ColumnType::Int32,
             ColumnType::Int64,
             ColumnType::Float64,
-            ColumnType::Decimal { precision: 12, scale: 2 },
+            ColumnType::Decimal {
+                precision: 12,
+                scale: 2,
+            },
             ColumnType::String,
             ColumnType::Binary,
             ColumnType::Date,
@@ -139,7 +156,11 @@ mod tests {
             ColumnType::Struct(vec![Field::new("a b", ColumnType::String)]),
         ];
         for ty in types {
-            assert_eq!(column_type(&encode::arrow_type(&ty)), Some(ty.clone()), "{ty:?}");
+            assert_eq!(
+                column_type(&encode::arrow_type(&ty)),
+                Some(ty.clone()),
+                "{ty:?}"
+            );
         }
     }
 }

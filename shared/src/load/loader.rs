@@ -89,7 +89,10 @@ impl<S: ObjectStore, E: StatementExecutor> Loader<S, E> {
         let mut tables: BTreeMap<TableName, Vec<PendingFile>> = BTreeMap::new();
         for a in announced {
             let table = if a.bucket != self.config.bucket {
-                Err(format!("bucket {} is not the staging bucket {}", a.bucket, self.config.bucket))
+                Err(format!(
+                    "bucket {} is not the staging bucket {}",
+                    a.bucket, self.config.bucket
+                ))
             } else if !a.key.ends_with(".parquet") {
                 Err("not a Parquet file".to_string())
             } else {
@@ -121,7 +124,10 @@ impl<S: ObjectStore, E: StatementExecutor> Loader<S, E> {
                 statements: 0,
                 error: None,
             };
-            match self.load_table(&table, &files, deadline, &mut outcome).await {
+            match self
+                .load_table(&table, &files, deadline, &mut outcome)
+                .await
+            {
                 Ok(()) => info!(
                     table = %table,
                     files = outcome.files,
@@ -197,11 +203,18 @@ impl<S: ObjectStore, E: StatementExecutor> Loader<S, E> {
             TableMode::Auto => TableMode::Append,
             m => m,
         };
-        let target = TableRef::from(table)
-            .with_defaults(self.config.catalog.as_deref(), self.config.schema.as_deref());
+        let target = TableRef::from(table).with_defaults(
+            self.config.catalog.as_deref(),
+            self.config.schema.as_deref(),
+        );
         let staged: Vec<StagedFile> = files
             .iter()
-            .map(|(key, f)| StagedFile::new(format!("s3://{}/{key}", self.config.bucket), f.fields.clone()))
+            .map(|(key, f)| {
+                StagedFile::new(
+                    format!("s3://{}/{key}", self.config.bucket),
+                    f.fields.clone(),
+                )
+            })
             .collect();
 
         // 3. The table's schema: cached, described, or created.
@@ -212,9 +225,14 @@ impl<S: ObjectStore, E: StatementExecutor> Loader<S, E> {
                 Some(s) => s,
                 None => {
                     let schema = plan::evolve_files(&[], &staged).schema;
-                    let sql = plan::create_table(&target, &schema, mode, &primary_key)
-                        .map_err(|source| LoadError::Plan { table: name.clone(), source })?;
-                    self.run(&name, &sql, Idempotency::Safe, deadline, outcome).await?;
+                    let sql = plan::create_table(&target, &schema, mode, &primary_key).map_err(
+                        |source| LoadError::Plan {
+                            table: name.clone(),
+                            source,
+                        },
+                    )?;
+                    self.run(&name, &sql, Idempotency::Safe, deadline, outcome)
+                        .await?;
                     info!(table = %table, mode = mode.name(), "table created");
                     schema
                 }
@@ -234,7 +252,10 @@ impl<S: ObjectStore, E: StatementExecutor> Loader<S, E> {
         }
         if !evolution.is_empty() {
             for sql in plan::evolution_sql(&target, &evolution) {
-                if let Err(e) = self.run(&name, &sql, Idempotency::Unsafe, deadline, outcome).await {
+                if let Err(e) = self
+                    .run(&name, &sql, Idempotency::Unsafe, deadline, outcome)
+                    .await
+                {
                     // Another load may have evolved the table meanwhile: learn it again next time.
                     self.forget_schema(table);
                     return Err(e);
@@ -250,14 +271,23 @@ impl<S: ObjectStore, E: StatementExecutor> Loader<S, E> {
             source,
         };
         let statements = match mode {
-            TableMode::Upsert => vec![plan::merge_upsert(&target, &schema, &staged, &primary_key).map_err(plan_err)?],
+            TableMode::Upsert => vec![
+                plan::merge_upsert(&target, &schema, &staged, &primary_key).map_err(plan_err)?,
+            ],
             _ => match self.config.append {
-                AppendStrategy::Merge => vec![plan::merge_append(&target, &schema, &staged, mode).map_err(plan_err)?],
-                AppendStrategy::CopyInto => plan::copy_into(&target, &schema, &staged).map_err(plan_err)?,
+                AppendStrategy::Merge => {
+                    vec![plan::merge_append(&target, &schema, &staged, mode).map_err(plan_err)?]
+                }
+                AppendStrategy::CopyInto => {
+                    plan::copy_into(&target, &schema, &staged).map_err(plan_err)?
+                }
             },
         };
         for sql in &statements {
-            if let Err(e) = self.run(&name, sql, Idempotency::Safe, deadline, outcome).await {
+            if let Err(e) = self
+                .run(&name, sql, Idempotency::Safe, deadline, outcome)
+                .await
+            {
                 self.forget_schema(table);
                 return Err(e);
             }
@@ -302,9 +332,14 @@ impl<S: ObjectStore, E: StatementExecutor> Loader<S, E> {
         outcome: &mut TableOutcome,
     ) -> Result<Option<Vec<Field>>, LoadError> {
         let sql = format!("DESCRIBE TABLE {}", target.sql());
-        let result = match self.run(&target.sql(), &sql, Idempotency::Safe, deadline, outcome).await {
+        let result = match self
+            .run(&target.sql(), &sql, Idempotency::Safe, deadline, outcome)
+            .await
+        {
             Ok(r) => r,
-            Err(LoadError::Warehouse { source, .. }) if is_table_missing(&source) => return Ok(None),
+            Err(LoadError::Warehouse { source, .. }) if is_table_missing(&source) => {
+                return Ok(None);
+            }
             Err(e) => return Err(e),
         };
         let mut fields = Vec::new();

@@ -23,7 +23,10 @@ pub fn response(
         }
     }
     if from_sqs {
-        let items: Vec<Json> = failed.iter().map(|id| json!({"itemIdentifier": id})).collect();
+        let items: Vec<Json> = failed
+            .iter()
+            .map(|id| json!({"itemIdentifier": id}))
+            .collect();
         return Ok(json!({"batchItemFailures": items, "report": report}));
     }
     match report.tables.iter().find_map(|t| t.error.as_ref()) {
