@@ -6,6 +6,10 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 #[path = "support.rs"]
 mod support;
 
+// The allocator the Lambda binaries use.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn bench(c: &mut Criterion) {
     let config = support::config();
     let mut group = c.benchmark_group("stage");

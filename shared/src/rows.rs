@@ -73,17 +73,19 @@ pub fn raw_fields() -> Vec<Field> {
 }
 
 fn is_metadata_name(name: &str) -> bool {
-    matches!(
-        name,
-        CDC_OP
-            | CDC_TS
-            | CDC_DELETED
-            | CDC_POSITION
-            | KAFKA_TOPIC
-            | KAFKA_PARTITION
-            | KAFKA_OFFSET
-            | KAFKA_TIMESTAMP
-    )
+    // Every metadata name starts with `_`: most column names are settled by one byte.
+    name.starts_with('_')
+        && matches!(
+            name,
+            CDC_OP
+                | CDC_TS
+                | CDC_DELETED
+                | CDC_POSITION
+                | KAFKA_TOPIC
+                | KAFKA_PARTITION
+                | KAFKA_OFFSET
+                | KAFKA_TIMESTAMP
+        )
 }
 
 /// Renames a data column that collides with a metadata column.

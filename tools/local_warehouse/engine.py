@@ -25,16 +25,22 @@ from .results import Column, Result, from_arrow, long_col, string_col
 from .sqltext import quote_ident, quote_name, quote_string
 from .translate import (
     AddColumns,
+    ColumnDef,
     CopyInto,
     CreateTable,
     DeltaInfo,
+    DescribeTable,
     DropTable,
     NoOp,
     Passthrough,
     SchemaDdl,
+    sail_path,
 )
 
 log = logging.getLogger("local_warehouse.engine")
+
+# Sail's in-memory catalog refusing an ALTER COLUMN it has no column for (after the Delta change)
+_SAIL_CATALOG_ALTER_COLUMN = re.compile(r"failed to alter column (type|default) for .*does not exist", re.I | re.S)
 
 DEFAULT_NAMESPACE = ("default",)
 
@@ -176,12 +182,15 @@ class CatalogStore:
         if os.path.exists(path):
             with open(path) as f:
                 data = json.load(f)
-            self.schemas = data.get("schemas", {})
-            self.tables = data.get("tables", {})
+            # keyed again from the parts: older files used "a.b.c" keys, ambiguous with dots in names
+            self.schemas = {self.key(v): v for v in data.get("schemas", {}).values()}
+            self.tables = {self.key(v["parts"]): v for v in data.get("tables", {}).values()}
 
     @staticmethod
     def key(parts) -> str:
-        return ".".join(p.lower() for p in parts)
+        """The lookup key of a name: its parts, case-insensitive, unambiguous whatever the
+        parts contain (dots, backticks, spaces)."""
+        return json.dumps([p.lower() for p in parts], ensure_ascii=False)
 
     def save(self):
         with self.lock:
@@ -198,7 +207,7 @@ class CatalogStore:
         with self.lock:
             k = self.key(parts)
             self.schemas.pop(k, None)
-            for tk in [t for t in self.tables if t.startswith(k + ".") and t.count(".") == k.count(".") + 1]:
+            for tk in [t for t, e in self.tables.items() if self.key(e["parts"][:-1]) == k]:
                 self.tables.pop(tk)
             self.save()
 
@@ -270,6 +279,73 @@ def spark_type_ddl(dt) -> str:
     return dt.simpleString().upper()
 
 
+def managed_dir_name(part: str) -> str:
+    """The directory of one name part under the warehouse root: lower case, ``[a-z0-9_.-]``
+    kept, every other byte of its UTF-8 form written ``-xx`` (hex), ``-`` itself as ``-2d``
+    and a leading ``.`` as ``-2e``. Injective, and free of ``%``, spaces and ``~``: Sail
+    percent-encodes or -decodes such characters in table locations differently for the
+    Delta log and the data files (``sh op`` -> ``sh-20op``, ``or`ders.v2`` -> ``or-60ders.v2``)."""
+    out = []
+    for i, ch in enumerate(part.lower()):
+        if ("a" <= ch <= "z") or ("0" <= ch <= "9") or ch == "_" or (ch == "." and i > 0):
+            out.append(ch)
+        else:
+            out.extend(f"-{b:02x}" for b in ch.encode("utf-8"))
+    return "".join(out) or "-"
+
+
+def describe_type(dt) -> str:
+    """A type as Sail's (and Databricks') DESCRIBE TABLE prints it: ``bigint``,
+    ``decimal(12,4)``, ``array<string>``, ``struct<x y:int,z:timestamp>``."""
+    return dt.simpleString()
+
+
+def _has_list_or_map(dt) -> bool:
+    from pyspark.sql import types as T
+
+    if isinstance(dt, (T.ArrayType, T.MapType)):
+        return True
+    if isinstance(dt, T.StructType):
+        return any(_has_list_or_map(f.dataType) for f in dt.fields)
+    return False
+
+
+def _find_struct(schema, path: list[str], table_parts):
+    """The STRUCT type at ``path`` (case-insensitive) in ``schema``, for nested ADD COLUMNS."""
+    from pyspark.sql import types as T
+
+    cur = schema
+    for i, name in enumerate(path):
+        field = next((f for f in cur.fields if f.name.lower() == name.lower()), None)
+        where = quote_name(path[: i + 1])
+        if field is None:
+            raise WarehouseError(
+                f"[UNRESOLVED_COLUMN.WITH_SUGGESTION] A column, variable, or function parameter with name {where} "
+                f"cannot be resolved in {quote_name(table_parts)}. SQLSTATE: 42703", "BAD_REQUEST", "42703")
+        if not isinstance(field.dataType, T.StructType):
+            kind = field.dataType.typeName().upper()
+            detail = (" (fields inside ARRAY or MAP elements cannot be added by the local warehouse: Sail 0.7.2's schema "
+                      "evolution does not support it)" if kind in ("ARRAY", "MAP") else "")
+            raise WarehouseError(
+                f"[DELTA_UNSUPPORTED_ADD_COLUMN] cannot add a field to {where}: it is a {kind}, not a STRUCT{detail}.",
+                "BAD_REQUEST", "42809")
+        cur = field.dataType
+    return cur
+
+
+def _with_field(struct, path: list[str], field):
+    """A copy of ``struct`` with ``field`` appended to the STRUCT at ``path``."""
+    from pyspark.sql import types as T
+
+    if not path:
+        return T.StructType([*struct.fields, field])
+    return T.StructType([
+        T.StructField(f.name, _with_field(f.dataType, path[1:], field), f.nullable, f.metadata)
+        if f.name.lower() == path[0].lower() else f
+        for f in struct.fields
+    ])
+
+
 def _delta_struct(schema_json: str):
     from pyspark.sql.types import StructType
 
@@ -288,6 +364,7 @@ class Engine:
         self.ns_lock = RWLock()
         self.server = None
         self.spark = None
+        self.columnless: set[str] = set()  # catalog keys of tables Sail holds without columns
 
     # ---- lifecycle ----------------------------------------------------------------
     def start(self):
@@ -396,7 +473,15 @@ class Engine:
         return DeltaTable(location)
 
     def _register(self, parts, location: str, replace: bool):
-        """(Re-)registers a Delta table in Sail's catalog with its current columns."""
+        """(Re-)registers a Delta table in Sail's catalog with its current columns.
+
+        Sail checks declared columns against the Delta log strictly (Arrow types, list and
+        map field names included), and the names differ for every ARRAY and MAP column: a
+        table with one cannot be registered with a column list at all. Such a table is
+        registered without columns (Sail reads and writes it from the Delta log just the
+        same) and the warehouse answers ``DESCRIBE TABLE`` for it from the Delta log (see
+        :meth:`_describe`). With ``replace`` the old registration is dropped first; whatever
+        fails after that, the table ends up registered (without columns at worst)."""
         dt = self._delta(location)
         struct = _delta_struct(dt.schema().to_json())
         cols = []
@@ -409,19 +494,38 @@ class Engine:
                 col += f" COMMENT {quote_string(comment)}"
             cols.append(col)
         meta = dt.metadata()
-        text = f"CREATE TABLE {quote_name(parts)} ({', '.join(cols)}) USING DELTA"
+        name = quote_name(parts)
+        partitioned = ""
         if meta.partition_columns:
-            text += f" PARTITIONED BY ({', '.join(quote_ident(c) for c in meta.partition_columns)})"
-        text += f" LOCATION {quote_string(location)}"
+            partitioned = f" PARTITIONED BY ({', '.join(quote_ident(c) for c in meta.partition_columns)})"
         props = dict(meta.configuration or {})
+        tblprops = (f" TBLPROPERTIES ({', '.join(f'{quote_string(k)} = {quote_string(v)}' for k, v in props.items())})"
+                    if props else "")
+        located = f" USING DELTA{partitioned} LOCATION {quote_string(location)}"
+        with_cols = f"CREATE TABLE {name} ({', '.join(cols)}){located}"
+        without_cols = f"CREATE TABLE {name} USING DELTA LOCATION {quote_string(location)}"
+        attempts = []
+        if not _has_list_or_map(struct):
+            attempts += [(with_cols + tblprops, True), (with_cols, True)] if tblprops else [(with_cols, True)]
+        attempts += [(without_cols + tblprops, False), (without_cols, False)] if tblprops else [(without_cols, False)]
+        key = CatalogStore.key(parts)
         if replace:
-            self.sql(f"DROP TABLE IF EXISTS {quote_name(parts)}")
-        try:
-            self.sql(text + (f" TBLPROPERTIES ({', '.join(f'{quote_string(k)} = {quote_string(v)}' for k, v in props.items())})" if props else ""))
-        except Exception:
-            if not props:
-                raise
-            self.sql(text)
+            self.sql(f"DROP TABLE IF EXISTS {name}")
+        errors = []
+        for text, has_columns in attempts:
+            try:
+                self.sql(text)
+            except Exception as e:  # noqa: BLE001
+                errors.append(e)
+                continue
+            if has_columns:
+                self.columnless.discard(key)
+            else:
+                self.columnless.add(key)
+                if errors:
+                    log.info("table %s registered without columns: %s", name, str(errors[0]).splitlines()[0][:300])
+            return
+        raise errors[-1]
 
     def _sail_columns(self, parts) -> list[tuple[str, str]]:
         out = []
@@ -435,17 +539,35 @@ class Engine:
     def reconcile(self, parts):
         """Sail's catalog keeps the columns of CREATE TABLE; when the Delta schema changed
         (ADD COLUMNS, MERGE WITH SCHEMA EVOLUTION, type widening) register the table again so
-        DESCRIBE TABLE shows the real columns."""
+        DESCRIBE TABLE (and Sail's own ALTER COLUMN bookkeeping) see the real columns."""
         entry = self.catalog.get(parts)
         if not entry:
             return
         struct = _delta_struct(self._delta(entry["location"]).schema().to_json())
-        want = [(f.name, f.dataType.simpleString().lower()) for f in struct.fields]
+        if CatalogStore.key(entry["parts"]) in self.columnless and _has_list_or_map(struct):
+            return  # registered without columns, described from the Delta log: nothing to update
+        want = [(f.name, describe_type(f.dataType)) for f in struct.fields]
         have = self._sail_columns(entry["parts"])
-        norm = lambda cols: [(n, t.split("<")[0].replace(" ", "")) for n, t in cols]  # noqa: E731
+        norm = lambda cols: [(n, t.replace(" ", "").lower()) for n, t in cols]  # noqa: E731
         if norm(want) != norm(have):
             log.info("re-registering %s: columns changed", quote_name(entry["parts"]))
             self._register(entry["parts"], entry["location"], replace=True)
+
+    def _describe(self, plan: DescribeTable, ctx: ExecContext) -> Result:
+        """DESCRIBE TABLE: Sail's answer, except for tables registered without columns
+        (ARRAY/MAP columns, see :meth:`_register`): their columns come from the Delta log,
+        in Sail's format (``col_name``, ``data_type`` as ``struct<a:int,b:array<string>>``,
+        ``comment``), followed by Sail's extended rows for EXTENDED."""
+        parts = self.resolve(plan.target, ctx.namespace)
+        entry = self.catalog.get(parts)
+        if not entry or CatalogStore.key(entry["parts"]) not in self.columnless:
+            return from_arrow(self.sql(plan.sql))
+        struct = _delta_struct(self._delta(entry["location"]).schema().to_json())
+        rows = [[f.name, describe_type(f.dataType), (f.metadata or {}).get("comment")] for f in struct.fields]
+        if plan.extended:
+            for r in self.sql(f"DESCRIBE TABLE EXTENDED {quote_name(entry['parts'])}").to_pylist():
+                rows.append([r.get("col_name"), r.get("data_type"), r.get("comment")])
+        return Result([string_col("col_name"), string_col("data_type"), string_col("comment")], rows)
 
     # ---- execution ----------------------------------------------------------------
     def execute(self, plan, ctx: ExecContext) -> Result:
@@ -486,16 +608,30 @@ class Engine:
             return self._add_columns(plan, ctx)
         if isinstance(plan, DeltaInfo):
             return self._delta_info(plan, ctx)
+        if isinstance(plan, DescribeTable):
+            return self._describe(plan, ctx)
         raise WarehouseError(f"unsupported plan {type(plan).__name__}", "INTERNAL_ERROR")
 
     def _passthrough(self, plan: Passthrough, ctx: ExecContext) -> Result:
         target = self.resolve(plan.target, ctx.namespace) if plan.target else None
         version_before = None
         location = None
-        if plan.kind in ("merge", "update", "delete") and target and self.catalog.get(target):
-            location = self.catalog.get(target)["location"]
+        entry = self.catalog.get(target) if target else None
+        if plan.kind in ("merge", "update", "delete") and entry:
+            location = entry["location"]
             version_before = self._delta(location).version()
-        table = self.sql(plan.sql, ctx.args)
+        self._check_sources(plan.source_paths)
+        try:
+            table = self.sql(plan.sql, ctx.args)
+        except Exception as e:
+            if not (plan.kind == "ddl" and entry and CatalogStore.key(entry["parts"]) in self.columnless
+                    and _SAIL_CATALOG_ALTER_COLUMN.search(str(e))):
+                raise
+            # ALTER COLUMN on a table Sail holds without columns: Sail changes the Delta table
+            # first and then fails to update its (empty) column list; the change is done.
+            log.info("%s: %s (ignored: the table is registered without columns)", quote_name(entry["parts"]),
+                     str(e).splitlines()[0][:200])
+            return Result()
         count = None
         if "count" in table.column_names and table.num_rows == 1:
             count = table.column("count")[0].as_py()
@@ -511,6 +647,20 @@ class Engine:
         if target and self.catalog.get(target):  # ALTER TABLE ...: the columns may have changed
             self.reconcile(target)
         return Result()
+
+    def _check_sources(self, paths):
+        """Sail reads a missing file or directory as no rows; Databricks fails. Fail the same
+        way, so that a lost staged file cannot load nothing silently."""
+        for p in dict.fromkeys(paths):
+            if any(c in p for c in "*?[{"):  # a glob: Sail expands it, nothing to check here
+                continue
+            try:
+                found = storage.exists(p) or storage.is_nonempty_dir(p)
+            except Exception as e:  # noqa: BLE001
+                log.warning("could not check %s: %s", p, e)
+                continue
+            if not found:
+                raise WarehouseError(f"[PATH_NOT_FOUND] Path does not exist: {p}. SQLSTATE: 42K03", "BAD_REQUEST", "42K03")
 
     _DML = {
         # kind: (Delta operation, [(result column, [operationMetrics keys summed])])
@@ -545,8 +695,7 @@ class Engine:
         self.catalog.add_schema(ns)
 
     def _managed_location(self, parts) -> str:
-        safe = [re.sub(r"[^A-Za-z0-9_.-]", lambda m: "%%%02X" % ord(m.group(0)), p.lower()) for p in parts]
-        base = storage.join(self.warehouse_root, *safe)
+        base = storage.join(self.warehouse_root, *(managed_dir_name(p) for p in parts))
         if not storage.is_nonempty_dir(base):
             return base
         return f"{base}-{uuid.uuid4().hex[:8]}"
@@ -557,11 +706,13 @@ class Engine:
         if existing and plan.if_not_exists:
             return Result()
         self._ensure_namespace(parts[:-1])
+        self._check_sources(plan.source_paths)
         location = None
         managed = not plan.has_location
         if managed:
             location = existing["location"] if existing else self._managed_location(parts)
         self.sql(plan.with_location(location), ctx.args)
+        self.columnless.discard(CatalogStore.key(parts))  # Sail registered it with its columns
         if not plan.has_location:
             final_location = location
         else:
@@ -577,6 +728,7 @@ class Engine:
         parts = self.resolve(plan.name, ctx.namespace)
         self.sql(plan.sql)
         entry = self.catalog.drop_table(parts)
+        self.columnless.discard(CatalogStore.key(parts))
         if entry:
             CopyLedger.remove(self.state_dir, entry["location"])
             if entry.get("managed"):
@@ -592,41 +744,60 @@ class Engine:
         return Result()
 
     # ---- ALTER TABLE ADD COLUMNS ------------------------------------------------------
-    def _evolve(self, parts, new_cols: list[tuple[str, str]]):
-        """Adds columns with a MERGE WITH SCHEMA EVOLUTION whose source has no rows.
+    def _evolve(self, parts, new_cols: list[tuple[str, str]], replaced: dict[str, str] | None = None):
+        """Adds columns (and struct fields) with a MERGE WITH SCHEMA EVOLUTION whose source
+        has no rows: a schema-only commit.
 
+        ``new_cols`` are new top-level columns (name, type DDL); ``replaced`` maps existing
+        STRUCT columns (lower-cased name) to their widened type DDL (new nested fields).
         (deltalake's alter.add_columns refuses tables with the typeWidening writer feature,
         which is what delta.enableTypeWidening = true turns on; Sail's MERGE handles them.)
         """
         name = quote_name(parts)
-        extra = ", ".join(f"CAST(NULL AS {t}) AS {quote_ident(c)}" for c, t in new_cols)
+        replaced = replaced or {}
+        if replaced:
+            location = self.catalog.get(parts)["location"] if self.catalog.get(parts) else self.location_of(parts)
+            current = _delta_struct(self._delta(location).schema().to_json())
+            items = [f"CAST(NULL AS {replaced[f.name.lower()]}) AS {quote_ident(f.name)}" if f.name.lower() in replaced
+                     else quote_ident(f.name) for f in current.fields]
+        else:
+            items = ["*"]
+        items += [f"CAST(NULL AS {t}) AS {quote_ident(c)}" for c, t in new_cols]
         self.sql(
             f"MERGE WITH SCHEMA EVOLUTION INTO {name} AS __t "
-            f"USING (SELECT *, {extra} FROM {name} LIMIT 0) AS __s ON false WHEN NOT MATCHED THEN INSERT *"
+            f"USING (SELECT {', '.join(items)} FROM {name} LIMIT 0) AS __s ON false WHEN NOT MATCHED THEN INSERT *"
         )
         self.reconcile(parts)
 
     def _add_columns(self, plan: AddColumns, ctx: ExecContext) -> Result:
+        from pyspark.sql import types as T
+
         parts = self.resolve(plan.target, ctx.namespace)
         location = self.location_of(parts)
-        existing = {f.name.lower() for f in _delta_struct(self._delta(location).schema().to_json()).fields}
-        new_cols = []
+        schema = _delta_struct(self._delta(location).schema().to_json())
+        original = {f.name.lower() for f in schema.fields}
+        changed: set[str] = set()  # existing top-level STRUCT columns that get new fields
         for col in plan.columns:
-            if col.name.lower() in existing:
+            # let Sail parse the type: canonical DDL text, and a clear error for a bad type
+            dtype = self.schema_of(f"SELECT CAST(NULL AS {col.type_text}) AS c").fields[0].dataType
+            path = [*col.parent, col.name]
+            holder = _find_struct(schema, col.parent, parts) if col.parent else schema
+            if any(f.name.lower() == col.name.lower() for f in holder.fields):
                 if plan.if_not_exists:
                     continue
                 raise WarehouseError(
-                    f"[FIELD_ALREADY_EXISTS] Cannot add column, because {quote_ident(col.name)} already exists in "
+                    f"[FIELD_ALREADY_EXISTS] Cannot add column, because {quote_name(path)} already exists in "
                     f"{quote_name(parts)}. SQLSTATE: 42710",
                     "BAD_REQUEST",
                     "42710",
                 )
-            # let Sail parse the type: canonical DDL text, and a clear error for a bad type
-            dtype = self.schema_of(f"SELECT CAST(NULL AS {col.type_text}) AS c").fields[0].dataType
-            new_cols.append((col.name, spark_type_ddl(dtype)))
-            existing.add(col.name.lower())
-        if new_cols:
-            self._evolve(parts, new_cols)
+            schema = _with_field(schema, col.parent, T.StructField(col.name, dtype, True))
+            if col.parent and col.parent[0].lower() in original:
+                changed.add(col.parent[0].lower())
+        new_cols = [(f.name, spark_type_ddl(f.dataType)) for f in schema.fields if f.name.lower() not in original]
+        replaced = {f.name.lower(): spark_type_ddl(f.dataType) for f in schema.fields if f.name.lower() in changed}
+        if new_cols or replaced:
+            self._evolve(parts, new_cols, replaced)
         return Result()
 
     # ---- COPY INTO ------------------------------------------------------------------
@@ -716,7 +887,7 @@ class Engine:
 
     @staticmethod
     def _file_select(path: str, select_list: str | None) -> str:
-        return f"SELECT {select_list or '*'} FROM parquet.{quote_ident(path)}"
+        return f"SELECT {select_list or '*'} FROM parquet.{quote_ident(sail_path(path))}"
 
     def _settle_pending(self, ledger: CopyLedger, dt):
         p = ledger.pending

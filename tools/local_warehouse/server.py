@@ -30,7 +30,7 @@ from urllib.parse import urlparse
 from .engine import Canceled, Engine, ExecContext, WarehouseError, map_exception
 from .results import Result
 from .sqltext import SqlSyntaxError
-from .translate import classify
+from .translate import Param, UnboundParameter, bind_parameters_as_literals, classify, needs_literal_parameters
 
 log = logging.getLogger("local_warehouse.server")
 
@@ -111,10 +111,11 @@ class Faults:
 
 
 class Statement:
-    def __init__(self, sql: str, args, namespace, row_limit, faults: dict):
+    def __init__(self, sql: str, args, namespace, row_limit, faults: dict, params: list[Param] | None = None):
         self.id = str(uuid.uuid4())
         self.sql = sql
         self.args = args
+        self.params = params or []
         self.namespace = namespace
         self.row_limit = row_limit
         self.faults = faults
@@ -246,13 +247,14 @@ class Warehouse:
         row_limit = body.get("row_limit")
         if row_limit is not None and (not isinstance(row_limit, int) or row_limit < 0):
             raise ApiError(400, "INVALID_PARAMETER_VALUE", "row_limit must be a non-negative integer")
-        args = self._bind(body.get("parameters") or [])
+        params = self._params(body.get("parameters") or [])
+        args = self._bind(params)
         catalog, schema = body.get("catalog"), body.get("schema")
         namespace = None
         if schema:
             namespace = (catalog, schema) if catalog else (schema,)
 
-        st = Statement(sql, args, namespace, row_limit, self.faults.take_statement())
+        st = Statement(sql, args, namespace, row_limit, self.faults.take_statement(), params)
         with self.lock:
             self._expire()
             self.statements[st.id] = st
@@ -265,29 +267,40 @@ class Warehouse:
             st.done.wait(5)
         return st.to_json()
 
-    def _bind(self, params: list) -> dict | None:
-        """Databricks named parameters -> Spark Connect named arguments (never SQL text)."""
+    @staticmethod
+    def _params(params: list) -> list[Param]:
+        """The request's ``parameters``, checked: names are identifiers, types are type names
+        (letters, digits, spaces and an optional ``(p[, s])``), values strings or null."""
         if not isinstance(params, list):
             raise ApiError(400, "INVALID_PARAMETER_VALUE", "parameters must be a list")
+        out = []
+        for p in params:
+            name = p.get("name") if isinstance(p, dict) else None
+            if not isinstance(name, str) or not _NAME_RE.match(name):
+                raise ApiError(400, "INVALID_PARAMETER_VALUE", f"invalid parameter name {name!r}")
+            typ = p.get("type") or "STRING"
+            if not isinstance(typ, str) or not _TYPE_RE.match(typ.strip()):
+                raise ApiError(400, "INVALID_PARAMETER_VALUE", f"invalid parameter type {typ!r}")
+            value = p.get("value")
+            if value is not None and not isinstance(value, str):
+                raise ApiError(400, "INVALID_PARAMETER_VALUE", f"parameter {name}: value must be a string or null")
+            out.append(Param(name, value, typ.strip()))
+        return out
+
+    @staticmethod
+    def _bind(params: list[Param]) -> dict | None:
+        """Named parameters -> Spark Connect named arguments (never SQL text), for queries.
+        Commands get typed literals instead (see translate.bind_parameters_as_literals)."""
         if not params:
             return None
         from pyspark.sql import functions as F
 
         args = {}
         for p in params:
-            name = p.get("name") if isinstance(p, dict) else None
-            if not name or not _NAME_RE.match(name):
-                raise ApiError(400, "INVALID_PARAMETER_VALUE", f"invalid parameter name {name!r}")
-            typ = (p.get("type") or "STRING").strip()
-            if not _TYPE_RE.match(typ):
-                raise ApiError(400, "INVALID_PARAMETER_VALUE", f"invalid parameter type {typ!r}")
-            value = p.get("value")
-            if value is not None and not isinstance(value, str):
-                raise ApiError(400, "INVALID_PARAMETER_VALUE", f"parameter {name}: value must be a string or null")
-            col = F.lit(value)
-            if value is None or typ.upper() != "STRING":
-                col = col.cast(typ)
-            args[name] = col
+            col = F.lit(p.value)
+            if p.value is None or p.type.upper() != "STRING":
+                col = col.cast(p.type)
+            args[p.name] = col
         return args
 
     def _run(self, st: Statement):
@@ -301,8 +314,15 @@ class Warehouse:
                     "The SQL warehouse is temporarily unavailable (injected fault). Please retry.",
                     "TEMPORARILY_UNAVAILABLE"))
                 return
+            args = st.args
             try:
                 plan = classify(st.sql)
+                if st.params and needs_literal_parameters(plan):
+                    # Sail refuses commands with named arguments: bind them as typed literals
+                    plan = classify(bind_parameters_as_literals(st.sql, st.params))
+                    args = None
+            except UnboundParameter as e:
+                raise WarehouseError(f"[UNBOUND_SQL_PARAMETER] {e}. SQLSTATE: 42P02", "BAD_REQUEST", "42P02") from None
             except SqlSyntaxError as e:
                 raise WarehouseError(f"[PARSE_SYNTAX_ERROR] {e}. SQLSTATE: 42601", "BAD_REQUEST", "42601") from None
             keys = self.engine.lock_keys(plan, st.sql, st.namespace)
@@ -315,7 +335,7 @@ class Warehouse:
                     raise Canceled()
                 if st.cancel.is_set():
                     raise Canceled()
-                ctx = ExecContext(tag=st.tag, args=st.args, namespace=st.namespace, cancel=st.cancel)
+                ctx = ExecContext(tag=st.tag, args=args, namespace=st.namespace, cancel=st.cancel)
                 result = self.engine.execute(plan, ctx)
             if st.cancel.is_set():
                 raise Canceled()

@@ -19,8 +19,11 @@ def join(base: str, *parts: str) -> str:
 
 
 def _split_s3(url: str) -> tuple[str, str]:
-    u = urlparse(url)
-    return u.netloc, u.path.lstrip("/")
+    """``s3://bucket/key`` -> (bucket, key), the key taken literally (no URL parsing: a key
+    may contain ``?``, ``#`` or ``%``)."""
+    rest = url.split("://", 1)[1]
+    bucket, _, key = rest.partition("/")
+    return bucket, key
 
 
 _s3_client = None

@@ -7,8 +7,13 @@ Translated here (and only here; the product always sends real Databricks SQL):
 
 * ``COPY INTO t FROM '<dir>' FILEFORMAT = PARQUET [FILES = (...)] [PATTERN = '...']
   [FORMAT_OPTIONS (...)] [COPY_OPTIONS (...)]``  -> :class:`CopyInto`
-* ``ALTER TABLE t ADD COLUMN[S] (c TYPE [COMMENT '...'], ...)`` -> :class:`AddColumns`
+* ``ALTER TABLE t ADD COLUMN[S] (c TYPE [COMMENT '...'], s.f TYPE, ...)`` -> :class:`AddColumns`
 * ``read_files('<path>', format => 'parquet')`` -> ``parquet.`<path>```
+* ``parquet.`s3://...%2E...``` -> ``parquet.`s3://...%252E...``` (Sail decodes ``%XX``; see
+  :func:`sail_path`)
+* named parameters in commands (INSERT/UPDATE/DELETE/MERGE/CTAS, which Sail refuses with
+  arguments) -> typed literals built here (:func:`bind_parameters_as_literals`)
+* ``DESCRIBE [TABLE] [EXTENDED] t`` -> :class:`DescribeTable`
 * ``CREATE TABLE`` without ``LOCATION`` -> a location under the warehouse root
 * ``TRUNCATE TABLE t`` -> ``DELETE FROM t``; ``DESCRIBE HISTORY``, ``DESCRIBE DETAIL``,
   ``SHOW TBLPROPERTIES``, ``OPTIMIZE``, ``VACUUM`` -> answered from the Delta log
@@ -17,6 +22,7 @@ Translated here (and only here; the product always sends real Databricks SQL):
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from .sqltext import (
@@ -46,6 +52,7 @@ class Passthrough:
     sql: str
     kind: str  # query | insert | update | delete | merge | ddl
     target: list[str] | None = None  # the written table, if any
+    source_paths: list[str] = field(default_factory=list)  # files read through <format>.`<path>`
 
 
 @dataclass
@@ -57,6 +64,7 @@ class CreateTable:
     if_not_exists: bool
     using_pos: int | None  # where to insert "USING DELTA" when the statement has no USING
     location_pos: int  # where to insert "LOCATION '...'" when it has none
+    source_paths: list[str] = field(default_factory=list)
 
     def with_location(self, location: str | None) -> str:
         edits = []
@@ -102,6 +110,7 @@ class ColumnDef:
     type_text: str
     comment: str | None = None
     nullable: bool = True
+    parent: list[str] = field(default_factory=list)  # ADD COLUMNS (s.inner.f INT): ["s", "inner"]
 
 
 @dataclass
@@ -123,8 +132,136 @@ class DeltaInfo:
 
 
 @dataclass
+class DescribeTable:
+    """``DESCRIBE [TABLE] [EXTENDED] t``: Sail's answer, or the Delta log's for tables Sail
+    holds without columns (see Engine._register)."""
+
+    sql: str
+    target: list[str]
+    extended: bool = False
+
+
+@dataclass
 class NoOp:
     reason: str
+
+
+FILE_FORMATS = ("parquet", "json", "csv", "avro", "orc", "text")
+_DECODING_SCHEMES = ("s3://", "s3a://", "file://")
+
+
+def sail_path(path: str) -> str:
+    """The text to give Sail so that it opens exactly the object ``path`` names.
+
+    Sail percent-decodes ``s3://``, ``s3a://`` and ``file://`` URLs of file sources
+    (``parquet.`s3://b/a%2Eb/f.parquet``` opens the key ``a.b/f.parquet``), while the
+    product's staged keys contain a literal ``%`` (it percent-encodes table names in them).
+    Encoding every ``%`` as ``%25`` makes Sail's decoding give the key back unchanged (a
+    ``%`` that is not followed by two hex digits is left alone by Sail either way, and
+    ``%25zz`` decodes to it too). Plain local paths (no scheme) are not decoded by Sail and
+    are returned as they are.
+    """
+    if path.lower().startswith(_DECODING_SCHEMES):
+        return path.replace("%", "%25")
+    return path
+
+
+def is_file_path(text: str) -> bool:
+    return "://" in text or text.startswith("/")
+
+
+def rewrite_file_sources(sql: str) -> tuple[str, list[str]]:
+    """Rewrites every ``<format>.`<path>``` file source (parquet, json, csv, ...) so Sail
+    reads exactly ``<path>`` (see :func:`sail_path`). Returns the new text and the paths
+    (as the statement names them, i.e. the real object keys)."""
+    sig = significant(tokenize(sql))
+    edits: list[tuple[int, int, str]] = []
+    paths: list[str] = []
+    for k, t in enumerate(sig):
+        if (
+            t.kind == "word"
+            and t.text.lower() in FILE_FORMATS
+            and k + 2 < len(sig)
+            and sig[k + 1].is_punct(".")
+            and sig[k + 2].kind == "qident"
+            and not (k > 0 and sig[k - 1].is_punct("."))
+        ):
+            path = ident_value(sig[k + 2])
+            if not is_file_path(path):
+                continue
+            paths.append(path)
+            encoded = sail_path(path)
+            if encoded != path:
+                edits.append((sig[k + 2].start, sig[k + 2].end, quote_ident(encoded)))
+    for start, end, text in reversed(edits):
+        sql = sql[:start] + text + sql[end:]
+    return sql, paths
+
+
+def rewrite_sources(sql: str) -> tuple[str, list[str]]:
+    """``read_files(...)`` -> ``parquet.`...```, then :func:`rewrite_file_sources`."""
+    return rewrite_file_sources(rewrite_read_files(sql))
+
+
+# --------------------------------------------------------------------------------------
+# Named parameters in commands. Sail runs named arguments (Spark Connect `args`) only in
+# queries; INSERT/UPDATE/DELETE/MERGE/CTAS with arguments fail ("command with parameters").
+# For those the warehouse writes each parameter into the text as a typed literal it builds
+# itself: CAST('<value, escaped>' AS <type>) or CAST(NULL AS <type>).
+_PARAM_TYPE = re.compile(r"^[A-Za-z_][A-Za-z0-9_ ]*(\(\s*\d+\s*(,\s*\d+\s*)?\))?$")
+
+
+@dataclass
+class Param:
+    name: str
+    value: str | None
+    type: str = "STRING"
+
+
+def param_literal(p: Param) -> str:
+    typ = " ".join(p.type.split()).upper()
+    if not _PARAM_TYPE.match(typ):
+        raise SqlSyntaxError(f"invalid parameter type {p.type!r}")
+    if p.value is None:
+        return f"CAST(NULL AS {typ})"
+    if not isinstance(p.value, str):
+        raise SqlSyntaxError(f"parameter {p.name}: the value must be a string or null")
+    if typ == "STRING":
+        return quote_string(p.value)
+    return f"CAST({quote_string(p.value)} AS {typ})"
+
+
+def bind_parameters_as_literals(sql: str, params: list[Param]) -> str:
+    """Replaces every ``:name`` marker (outside strings, comments and quoted names) with the
+    literal of its parameter. A marker without a parameter is an UNBOUND_SQL_PARAMETER error."""
+    by_name = {p.name.lower(): p for p in params}
+    edits = []
+    for t in tokenize(sql):
+        if t.kind == "param":
+            p = by_name.get(t.text[1:].lower())
+            if p is None:
+                raise UnboundParameter(t.text[1:])
+            edits.append((t.start, t.end, param_literal(p)))
+    for start, end, text in reversed(edits):
+        sql = sql[:start] + text + sql[end:]
+    return sql
+
+
+class UnboundParameter(SqlSyntaxError):
+    def __init__(self, name: str):
+        super().__init__(f"Found the unbound parameter: {name}")
+        self.name = name
+
+
+def needs_literal_parameters(plan) -> bool:
+    """True when Sail would refuse the plan's statement with named arguments: anything but
+    a plain query (SELECT / WITH / VALUES / FROM / TABLE)."""
+    if isinstance(plan, Passthrough):
+        if plan.kind != "query":
+            return True
+        sig = significant(tokenize(plan.sql))
+        return not (sig and (sig[0].is_kw("SELECT", "WITH", "VALUES", "FROM", "TABLE") or sig[0].is_punct("(")))
+    return isinstance(plan, CreateTable)
 
 
 def rewrite_read_files(sql: str) -> str:
@@ -240,8 +377,6 @@ def parse_column_def(sql: str, toks: list[Token]) -> ColumnDef:
     if not toks:
         raise SqlSyntaxError("empty column definition")
     parts, i = read_name(toks, 0)
-    if len(parts) != 1:
-        raise SqlSyntaxError("adding nested fields (a.b) is not supported by the local warehouse")
     j = i
     depth = 0
     while j < len(toks):
@@ -254,8 +389,8 @@ def parse_column_def(sql: str, toks: list[Token]) -> ColumnDef:
             break
         j += 1
     if j == i:
-        raise SqlSyntaxError(f"column {parts[0]!r} has no type")
-    col = ColumnDef(name=parts[0], type_text=sql[toks[i].start : toks[j - 1].end])
+        raise SqlSyntaxError(f"column {'.'.join(parts)!r} has no type")
+    col = ColumnDef(name=parts[-1], type_text=sql[toks[i].start : toks[j - 1].end], parent=parts[:-1])
     while j < len(toks):
         t = toks[j]
         if t.is_kw("COMMENT"):
@@ -269,7 +404,7 @@ def parse_column_def(sql: str, toks: list[Token]) -> ColumnDef:
         elif t.is_kw("FIRST", "AFTER", "DEFAULT", "MASK", "GENERATED"):
             raise SqlSyntaxError(f"ADD COLUMNS ... {t.text.upper()} is not supported by the local warehouse")
         else:
-            raise SqlSyntaxError(f"unexpected {t.text!r} in the definition of column {parts[0]!r}")
+            raise SqlSyntaxError(f"unexpected {t.text!r} in the definition of column {'.'.join(parts)!r}")
     return col
 
 
@@ -346,8 +481,10 @@ def classify(sql: str):
     if first == "CREATE":
         words = [t.upper for t in sig[1:4]]
         if "TABLE" in words and (words[0] in ("TABLE", "EXTERNAL") or words[:2] == ["OR", "REPLACE"]):
-            rewritten = rewrite_read_files(sql)
-            return _parse_create_table(rewritten, significant(tokenize(rewritten)))
+            rewritten, paths = rewrite_sources(sql)
+            plan = _parse_create_table(rewritten, significant(tokenize(rewritten)))
+            plan.source_paths = paths
+            return plan
         if second in ("SCHEMA", "DATABASE", "NAMESPACE"):
             i = 2
             if sig[i].is_kw("IF"):
@@ -356,7 +493,8 @@ def classify(sql: str):
             return SchemaDdl(sql=sql, action="create", name=name)
         if second == "CATALOG":
             return NoOp("catalogs are implicit in the local warehouse")
-        return Passthrough(rewrite_read_files(sql), "ddl")
+        rewritten, paths = rewrite_sources(sql)
+        return Passthrough(rewritten, "ddl", source_paths=paths)
 
     if first == "DROP":
         if second == "TABLE":
@@ -394,6 +532,21 @@ def classify(sql: str):
             limit = int(sig[i + 1].text)
         return DeltaInfo(what=second.lower(), target=target, limit=limit)
 
+    if first in ("DESCRIBE", "DESC") and len(sig) > 1:
+        i = 1
+        if sig[i].is_kw("TABLE"):
+            i += 1
+        elif sig[i].is_kw("SCHEMA", "DATABASE", "NAMESPACE", "CATALOG", "FUNCTION", "QUERY", "VOLUME"):
+            return Passthrough(sql, "query")
+        extended = False
+        if i < len(sig) and sig[i].is_kw("EXTENDED", "FORMATTED") and i + 1 < len(sig) and sig[i + 1].kind in ("word", "qident"):
+            extended = True
+            i += 1
+        target, j = read_name(sig, i)
+        if j == len(sig):
+            return DescribeTable(sql=sql, target=target, extended=extended)
+        return Passthrough(sql, "query")
+
     if first == "SHOW" and second == "TBLPROPERTIES":
         target, _ = read_name(sig, 2)
         return DeltaInfo(what="tblproperties", target=target)
@@ -423,9 +576,9 @@ def classify(sql: str):
     if first in ("REFRESH", "ANALYZE", "CACHE", "UNCACHE"):
         return NoOp(f"{first} is not needed by the local warehouse")
 
-    rewritten = rewrite_read_files(sql)
+    rewritten, paths = rewrite_sources(sql)
     if first in QUERY_WORDS:
-        return Passthrough(rewritten, "query")
+        return Passthrough(rewritten, "query", source_paths=paths)
     if first == "INSERT":
         i = 1
         if sig[i].is_kw("INTO", "OVERWRITE"):
@@ -433,13 +586,13 @@ def classify(sql: str):
         if i < len(sig) and sig[i].is_kw("TABLE"):
             i += 1
         target, _ = read_name(sig, i)
-        return Passthrough(rewritten, "insert", target)
+        return Passthrough(rewritten, "insert", target, paths)
     if first == "UPDATE":
         target, _ = read_name(sig, 1)
-        return Passthrough(rewritten, "update", target)
+        return Passthrough(rewritten, "update", target, paths)
     if first == "DELETE":
         target, _ = read_name(sig, 2)
-        return Passthrough(rewritten, "delete", target)
+        return Passthrough(rewritten, "delete", target, paths)
     if first == "MERGE":
         i = 1
         if sig[i].is_kw("WITH"):  # MERGE WITH SCHEMA EVOLUTION INTO
@@ -447,5 +600,5 @@ def classify(sql: str):
         if not sig[i].is_kw("INTO"):
             raise SqlSyntaxError("MERGE: expected INTO")
         target, _ = read_name(sig, i + 1)
-        return Passthrough(rewritten, "merge", target)
-    return Passthrough(rewritten, "ddl")
+        return Passthrough(rewritten, "merge", target, paths)
+    return Passthrough(rewritten, "ddl", source_paths=paths)

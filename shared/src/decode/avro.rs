@@ -2172,6 +2172,40 @@ mod tests {
             sink += matches!(reader.read_value(&mut body).unwrap(), A::Null) as usize;
         }
         let theirs = start.elapsed().as_secs_f64();
+        // Cost of the field names alone: every struct value owns a Box<str> per field.
+        let decoded = decode(&record, &schemas).unwrap().value;
+        fn names(v: &Value, out: &mut Vec<Box<str>>) {
+            match v {
+                Value::Struct(fields) => {
+                    for (n, f) in fields {
+                        out.push(n.clone());
+                        names(f, out);
+                    }
+                }
+                Value::List(items) => items.iter().for_each(|i| names(i, out)),
+                _ => {}
+            }
+        }
+        let mut all = Vec::new();
+        names(&decoded, &mut all);
+        let start = std::time::Instant::now();
+        for _ in 0..n {
+            let cloned: Vec<Box<str>> = all.iter().cloned().collect();
+            sink += cloned.len();
+        }
+        let names_only = start.elapsed().as_secs_f64();
+        let start = std::time::Instant::now();
+        for _ in 0..n {
+            let d = decode(&record, &schemas).unwrap();
+            drop(d.schema);
+            sink += 1;
+        }
+        let _ = start;
+        println!(
+            "{} field names per record; cloning+dropping them alone: {:.0} ns/rec",
+            all.len(),
+            names_only * 1e9 / n as f64
+        );
         println!(
             "record {} bytes; decode(): {:.0} MB/s ({:.0} ns/rec); decode_with_schema(): {:.0} MB/s ({:.0} ns/rec); apache_avro read_value only: {:.0} MB/s ({:.0} ns/rec) {sink}",
             record.len(),

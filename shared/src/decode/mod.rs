@@ -9,6 +9,7 @@
 pub mod avro;
 pub mod connect;
 pub mod debezium;
+pub mod debezium_json;
 pub mod json;
 
 use crate::value::{ColumnType, Value};

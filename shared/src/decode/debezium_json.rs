@@ -1,0 +1,243 @@
+//! A fast path for Debezium change events in plain JSON: the envelope is read in one pass
+//! straight into a [`Change`], keeping only what a row needs. The image that is not used
+//! (`before` of an update, `after` of a delete), `transaction` and the `source` fields other
+//! than time and log position are skipped without allocating.
+//!
+//! It answers `Ok(None)` for a value that is not an envelope (no string `op`, or neither
+//! `before` nor `after`); the caller then decodes it generically. For an envelope it gives
+//! exactly what `json::decode` followed by [`debezium::unwrap`] gives (a test checks this on
+//! the samples), so it changes speed, never results.
+
+use std::fmt;
+
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+
+use super::debezium::{self, Change};
+use super::json::{ValueSeed, json_error};
+use super::{DecodeError, Decoded};
+use crate::value::Value;
+
+/// Decodes a Debezium JSON envelope, or `Ok(None)` when the value is not one.
+pub fn decode(bytes: &[u8]) -> Result<Option<Change>, DecodeError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let parts = match de.deserialize_map(EnvelopeVisitor) {
+        Ok(parts) => parts,
+        // Not an object, or invalid JSON: the generic path gives the precise error.
+        Err(_) => return Ok(None),
+    };
+    if de.end().map_err(json_error).is_err() {
+        return Ok(None);
+    }
+    let Some(op) = parts.op else { return Ok(None) };
+    if parts.before.is_none() && parts.after.is_none() {
+        return Ok(None);
+    }
+    // Rebuild the minimal envelope and let the one unwrap implementation judge it, so both
+    // paths report the same errors and the same metadata.
+    // Only the image the op uses is parsed; the other one is a placeholder for its presence.
+    let image = |raw: Option<&serde_json::value::RawValue>,
+                 used: bool|
+     -> Result<Option<Value>, DecodeError> {
+        match raw {
+            None => Ok(None),
+            Some(_) if !used => Ok(Some(Value::Null)),
+            Some(raw) => super::json::decode(raw.get().as_bytes()).map(Some),
+        }
+    };
+    let delete = &*op == "d";
+    let mut fields: Vec<(Box<str>, Value)> = Vec::with_capacity(5);
+    fields.push(("op".into(), Value::String(op)));
+    if let Some(before) = image(parts.before, delete)? {
+        fields.push(("before".into(), before));
+    }
+    if let Some(after) = image(parts.after, !delete)? {
+        fields.push(("after".into(), after));
+    }
+    if let Some(ts) = parts.ts_ms {
+        fields.push(("ts_ms".into(), ts));
+    }
+    if let Some(ts) = parts.ts_us {
+        fields.push(("ts_us".into(), ts));
+    }
+    if let Some(source) = parts.source {
+        fields.push(("source".into(), source));
+    }
+    debezium::unwrap(Decoded::untyped(Value::Struct(fields))).map(Some)
+}
+
+#[derive(Default)]
+struct Parts<'de> {
+    op: Option<Box<str>>,
+    /// The images as raw JSON text borrowed from the input: `op` usually comes after them.
+    before: Option<&'de serde_json::value::RawValue>,
+    after: Option<&'de serde_json::value::RawValue>,
+    ts_ms: Option<Value>,
+    ts_us: Option<Value>,
+    source: Option<Value>,
+}
+
+struct EnvelopeVisitor;
+
+/// Fields of `source` that [`debezium::unwrap`] reads: times and log positions.
+const SOURCE_FIELDS: &[&str] = &[
+    "ts_ms",
+    "ts_us",
+    "lsn",
+    "file",
+    "pos",
+    "row",
+    "change_lsn",
+    "event_serial_no",
+    "scn",
+];
+
+impl<'de> Visitor<'de> for EnvelopeVisitor {
+    type Value = Parts<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a Debezium envelope object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Parts<'de>, A::Error> {
+        let mut parts = Parts::default();
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match &*key {
+                "op" => {
+                    let op: Value = map.next_value_seed(ValueSeed)?;
+                    parts.op = match op {
+                        Value::String(s) => Some(s),
+                        _ => None,
+                    };
+                }
+                "before" => parts.before = Some(map.next_value()?),
+                "after" => parts.after = Some(map.next_value()?),
+                "ts_ms" => parts.ts_ms = Some(map.next_value_seed(ValueSeed)?),
+                "ts_us" => parts.ts_us = Some(map.next_value_seed(ValueSeed)?),
+                "source" => parts.source = Some(map.next_value_seed(SourceSeed)?),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(parts)
+    }
+}
+
+/// Reads `source`, keeping only [`SOURCE_FIELDS`].
+struct SourceSeed;
+
+impl<'de> DeserializeSeed<'de> for SourceSeed {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(SourceVisitor)
+    }
+}
+
+struct SourceVisitor;
+
+impl<'de> Visitor<'de> for SourceVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a Debezium source block")
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut fields = Vec::new();
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if SOURCE_FIELDS.contains(&&*key) {
+                fields.push((Box::from(&*key), map.next_value_seed(ValueSeed)?));
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(Value::Struct(fields))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::json;
+    use proptest::prelude::*;
+
+    fn both(
+        text: &str,
+    ) -> (
+        Result<Option<Change>, DecodeError>,
+        Result<Change, DecodeError>,
+    ) {
+        let fast = decode(text.as_bytes());
+        let slow =
+            json::decode(text.as_bytes()).and_then(|v| debezium::unwrap(Decoded::untyped(v)));
+        (fast, slow)
+    }
+
+    #[test]
+    fn agrees_with_the_generic_path() {
+        for text in [
+            r#"{"before": {"id": 1, "n": "a"}, "after": {"id": 1, "n": "b"}, "source": {"version": "2.5", "ts_ms": 10, "lsn": 99, "db": "x"}, "op": "u", "ts_ms": 11, "transaction": null}"#,
+            r#"{"op": "d", "before": {"id": 7}, "after": null, "source": {"file": "mysql-bin.000003", "pos": 154, "row": 1, "ts_ms": 5}, "ts_ms": 6}"#,
+            r#"{"before": null, "after": {"id": 2, "nested": {"a": [1, 2]}}, "op": "r", "ts_ms": 3}"#,
+            r#"{"before": null, "after": null, "op": "c"}"#,
+            r#"{"after": {"id": 1}, "op": "t"}"#,
+        ] {
+            let (fast, slow) = both(text);
+            match (fast, slow) {
+                (Ok(Some(f)), Ok(s)) => assert_eq!(f, s, "{text}"),
+                (Err(f), Err(s)) => assert_eq!(f, s, "{text}"),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn non_envelopes_are_left_to_the_generic_path() {
+        for text in [
+            r#"{"id": 1}"#,
+            r#"{"op": 5, "after": {}}"#,
+            "[1]",
+            "{broken",
+            r#"{"op": "c"}"#,
+        ] {
+            assert_eq!(decode(text.as_bytes()).unwrap(), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn the_debezium_sample_decodes_the_same_both_ways() {
+        use base64::Engine as _;
+        let path = format!(
+            "{}/../events/msk-debezium-json.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let event: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let mut n = 0;
+        for records in event["records"].as_object().unwrap().values() {
+            for r in records.as_array().unwrap() {
+                let Some(v) = r["value"].as_str() else {
+                    continue;
+                };
+                let bytes = base64::engine::general_purpose::STANDARD.decode(v).unwrap();
+                let text = String::from_utf8(bytes).unwrap();
+                let (fast, slow) = both(&text);
+                assert_eq!(fast.unwrap().unwrap(), slow.unwrap());
+                n += 1;
+            }
+        }
+        assert!(n > 30);
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let _ = decode(&bytes);
+        }
+    }
+}
