@@ -26,9 +26,17 @@ fn section(readme: &str, name: &str) -> Result<Vec<(String, String)>> {
 
 #[test]
 fn stage_reference_matches_the_code() -> Result<()> {
+    check("stage", deltasink::config::vars::STAGE)
+}
+
+#[test]
+fn load_reference_matches_the_code() -> Result<()> {
+    check("load", deltasink::config::vars::LOAD)
+}
+
+fn check(name: &str, code: &[(&str, &str, &str)]) -> Result<()> {
     let readme = std::fs::read_to_string(repo_root().join("README.md"))?;
-    let documented = section(&readme, "stage")?;
-    let code = deltasink::config::vars::STAGE;
+    let documented = section(&readme, name)?;
     for (name, default, _) in code {
         let (_, doc_default) = documented
             .iter()

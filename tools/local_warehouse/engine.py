@@ -663,29 +663,34 @@ class Engine:
                 raise WarehouseError(f"[PATH_NOT_FOUND] Path does not exist: {p}. SQLSTATE: 42K03", "BAD_REQUEST", "42K03")
 
     _DML = {
-        # kind: (Delta operation, [(result column, [operationMetrics keys summed])])
-        "merge": ("MERGE", [("num_updated_rows", ["numTargetRowsUpdated"]), ("num_deleted_rows", ["numTargetRowsDeleted"]),
-                            ("num_inserted_rows", ["numTargetRowsInserted"])]),
-        "update": ("UPDATE", []),
-        "delete": ("DELETE", []),
+        # kind: (Delta operations, [(result column, [operationMetrics keys summed])])
+        "merge": (("MERGE",), [("num_updated_rows", ["numTargetRowsUpdated"]),
+                               ("num_deleted_rows", ["numTargetRowsDeleted"]),
+                               ("num_inserted_rows", ["numTargetRowsInserted"])]),
+        "update": (("UPDATE",), []),
+        "delete": (("DELETE", "MERGE"), []),  # DELETE ... WHERE runs as a MERGE (translate.delete_as_merge)
     }
-    _DML_AFFECTED = {"merge": None, "update": "numUpdatedRows", "delete": "numDeletedRows"}
+    _DML_AFFECTED = {"merge": None, "update": ["numUpdatedRows"], "delete": ["numDeletedRows", "numTargetRowsDeleted"]}
 
     def _dml_result(self, kind: str, location, version_before, count) -> Result:
         """Databricks' row counts for MERGE/UPDATE/DELETE, read from the Delta commit's
         operationMetrics (Sail itself reports one `count`, which for DELETE is the rows
         rewritten, not the rows deleted)."""
-        op, parts = self._DML[kind]
+        ops, parts = self._DML[kind]
         cols = [long_col("num_affected_rows")] + [long_col(name) for name, _ in parts]
         if location is not None:
             dt = self._delta(location)
             if dt.version() == version_before:  # nothing matched: no commit
                 return Result(cols, [["0"] * len(cols)])
             hist = dt.history(1)
-            if hist and hist[0].get("operation") == op:
+            if hist and hist[0].get("operation") in ops:
                 m = hist[0].get("operationMetrics") or {}
                 values = [sum(int(m.get(k, 0)) for k in keys) for _, keys in parts]
-                affected = sum(values) if kind == "merge" else int(m.get(self._DML_AFFECTED[kind], count or 0))
+                if kind == "merge":
+                    affected = sum(values)
+                else:
+                    key = next((k for k in self._DML_AFFECTED[kind] if k in m), None)
+                    affected = int(m[key]) if key else int(count or 0)
                 return Result(cols, [[str(affected)] + [str(v) for v in values]])
         return Result(cols, [[_s(count)] + [None] * len(parts)])
 

@@ -428,6 +428,39 @@ def parse_add_columns(sql: str, sig: list[Token], target: list[str], i: int) -> 
     return AddColumns(target=target, columns=[parse_column_def(sql, d) for d in defs], if_not_exists=if_not_exists)
 
 
+DELETE_SOURCE = "__deltasink_delete"
+
+
+def delete_as_merge(sql: str) -> str:
+    """``DELETE FROM t [[AS] a] WHERE cond`` -> ``MERGE INTO t [AS a] USING (SELECT 1 AS ...)
+    AS ... ON (cond) WHEN MATCHED THEN DELETE``.
+
+    Sail 0.7.2's DELETE fails whenever its condition compares a BOOLEAN column with a value
+    (``WHERE `_cdc_deleted` = true ...``: "Field minValues not found in struct" / "Field
+    _cdc_deleted not found in struct", from its file pruning); its MERGE deletes the same
+    rows correctly. A DELETE without WHERE, or of a ``delta.`<path>``` target, is kept.
+    """
+    sig = significant(tokenize(sql))
+    if len(sig) < 3 or not sig[1].is_kw("FROM"):
+        return sql
+    name, i = read_name(sig, 2)
+    if len(name) == 2 and name[0].lower() in ("delta", *FILE_FORMATS) and is_file_path(name[1]):
+        return sql
+    target_text = sql[sig[2].start : sig[i - 1].end]
+    alias = ""
+    if i < len(sig) and sig[i].is_kw("AS"):
+        i += 1
+    if i < len(sig) and sig[i].kind in ("word", "qident") and not sig[i].is_kw("WHERE"):
+        alias = f" AS {sig[i].text}"
+        i += 1
+    if i >= len(sig) or not sig[i].is_kw("WHERE") or i + 1 >= len(sig):
+        return sql
+    cond = sql[sig[i + 1].start : sig[-1].end]
+    source = quote_ident(DELETE_SOURCE)
+    return (f"MERGE INTO {target_text}{alias} USING (SELECT 1 AS {quote_ident(DELETE_SOURCE + '_one')}) AS {source} "
+            f"ON ({cond}) WHEN MATCHED THEN DELETE")
+
+
 def _parse_create_table(sql: str, sig: list[Token]) -> CreateTable:
     i = 1
     replace = False
@@ -592,7 +625,7 @@ def classify(sql: str):
         return Passthrough(rewritten, "update", target, paths)
     if first == "DELETE":
         target, _ = read_name(sig, 2)
-        return Passthrough(rewritten, "delete", target, paths)
+        return Passthrough(delete_as_merge(rewritten), "delete", target, paths)
     if first == "MERGE":
         i = 1
         if sig[i].is_kw("WITH"):  # MERGE WITH SCHEMA EVOLUTION INTO
