@@ -25,7 +25,6 @@ from .results import Column, Result, from_arrow, long_col, string_col
 from .sqltext import quote_ident, quote_name, quote_string
 from .translate import (
     AddColumns,
-    ColumnDef,
     CopyInto,
     CreateTable,
     DeltaInfo,
@@ -761,8 +760,7 @@ class Engine:
         name = quote_name(parts)
         replaced = replaced or {}
         if replaced:
-            location = self.catalog.get(parts)["location"] if self.catalog.get(parts) else self.location_of(parts)
-            current = _delta_struct(self._delta(location).schema().to_json())
+            current = _delta_struct(self._delta(self.location_of(parts)).schema().to_json())
             items = [f"CAST(NULL AS {replaced[f.name.lower()]}) AS {quote_ident(f.name)}" if f.name.lower() in replaced
                      else quote_ident(f.name) for f in current.fields]
         else:

@@ -5,16 +5,23 @@ from __future__ import annotations
 import pytest
 
 from local_warehouse.sqltext import SqlSyntaxError, strip_statement
+from local_warehouse.engine import CatalogStore, managed_dir_name
 from local_warehouse.translate import (
     AddColumns,
     CopyInto,
     CreateTable,
     DeltaInfo,
+    DescribeTable,
     DropTable,
     NoOp,
+    Param,
     Passthrough,
+    UnboundParameter,
+    bind_parameters_as_literals,
     classify,
+    needs_literal_parameters,
     rewrite_read_files,
+    sail_path,
 )
 
 
@@ -76,3 +83,76 @@ def test_other_statements():
     assert classify("  -- hi\n SELECT 1 ; ").sql == "SELECT 1"
     with pytest.raises(SqlSyntaxError):
         strip_statement("SELECT 1; SELECT 2")
+
+
+def test_nested_add_columns_parse():
+    p = classify("ALTER TABLE t ADD COLUMNS (`s`.`f` INT, `we``ird`.inner.`x y` STRUCT<a: INT>, top STRING)")
+    assert [(c.parent, c.name, c.type_text) for c in p.columns] == [
+        (["s"], "f", "INT"), (["we`ird", "inner"], "x y", "STRUCT<a: INT>"), ([], "top", "STRING")]
+
+
+def test_describe_table():
+    p = classify("DESCRIBE TABLE EXTENDED `main`.`sh op`.`or``ders.v2`")
+    assert isinstance(p, DescribeTable) and p.extended and p.target == ["main", "sh op", "or`ders.v2"]
+    assert isinstance(classify("DESC t"), DescribeTable)
+    assert isinstance(classify("DESCRIBE SCHEMA main.s"), Passthrough)
+    assert isinstance(classify("DESCRIBE TABLE t c"), Passthrough)  # a column: Sail's answer
+    assert isinstance(classify("DESCRIBE HISTORY t"), DeltaInfo)
+
+
+def test_file_paths_keep_a_literal_percent():
+    assert sail_path("s3://b/staging/shop.order%2Eitems/0/a.parquet") == "s3://b/staging/shop.order%252Eitems/0/a.parquet"
+    assert sail_path("file:///tmp/a%20b/x.parquet") == "file:///tmp/a%2520b/x.parquet"
+    assert sail_path("/tmp/a%20b/x.parquet") == "/tmp/a%20b/x.parquet"  # plain paths are not decoded by Sail
+    sql = ("SELECT * FROM parquet.`s3://b/main.sh%20op.or%60ders%2Ev2/0.parquet` UNION ALL "
+           "SELECT * FROM parquet.`s3://b/it's here/a``b.parquet` UNION ALL SELECT * FROM csv.`s3://b/%41.csv`")
+    p = classify(sql)
+    assert p.sql == sql.replace("%", "%25")
+    assert p.source_paths == ["s3://b/main.sh%20op.or%60ders%2Ev2/0.parquet", "s3://b/it's here/a`b.parquet", "s3://b/%41.csv"]
+    p = classify("SELECT * FROM read_files('s3://b/a%2Eb/x.parquet', format => 'parquet')")
+    assert p.sql == "SELECT * FROM parquet.`s3://b/a%252Eb/x.parquet`" and p.source_paths == ["s3://b/a%2Eb/x.parquet"]
+    # a table in a schema that happens to be called parquet is not a path
+    assert classify("SELECT * FROM parquet.`t%1`").sql == "SELECT * FROM parquet.`t%1`"
+    # COPY INTO keeps the literal path; the engine encodes it when it builds the SELECT
+    assert classify("COPY INTO t FROM 's3://b/o%2Ei/' FILEFORMAT = PARQUET FILES = ('o\\'clock.parquet')").files == ["o'clock.parquet"]
+
+
+def test_parameters_as_literals_in_commands():
+    params = [Param("cutoff", "2024-01-01T00:00:00Z", "TIMESTAMP"), Param("s", "x' OR '1'='1 \\' \\"),
+              Param("n", None, "decimal(10, 2)"), Param("b", "true", "BOOLEAN")]
+    out = bind_parameters_as_literals(
+        "DELETE FROM t WHERE a < :cutoff AND b = ':cutoff' AND c = :s AND `:s` = :n AND d = :b -- :zz", params)
+    assert out == ("DELETE FROM t WHERE a < CAST('2024-01-01T00:00:00Z' AS TIMESTAMP) AND b = ':cutoff' AND "
+                   "c = 'x\\' OR \\'1\\'=\\'1 \\\\\\' \\\\' AND `:s` = CAST(NULL AS DECIMAL(10, 2)) AND "
+                   "d = CAST('true' AS BOOLEAN) -- :zz")
+    with pytest.raises(UnboundParameter):
+        bind_parameters_as_literals("DELETE FROM t WHERE a = :missing", params)
+    with pytest.raises(SqlSyntaxError):
+        bind_parameters_as_literals("DELETE FROM t WHERE a = :p", [Param("p", "1", "INT) OR (1=1")])
+    assert needs_literal_parameters(classify("DELETE FROM t WHERE a = :p"))
+    assert needs_literal_parameters(classify("INSERT INTO t SELECT :p"))
+    assert needs_literal_parameters(classify("CREATE TABLE t AS SELECT :p AS p"))
+    assert not needs_literal_parameters(classify("SELECT :p"))
+    assert not needs_literal_parameters(classify("WITH x AS (SELECT :p AS p) SELECT * FROM x"))
+
+
+def test_delete_runs_as_merge():
+    p = classify("DELETE FROM `main`.`sh op`.`or``ders.v2` WHERE `_cdc_deleted` = true AND `_cdc_ts` < :cutoff;")
+    assert p.kind == "delete" and p.target == ["main", "sh op", "or`ders.v2"]
+    assert p.sql == ("MERGE INTO `main`.`sh op`.`or``ders.v2` USING (SELECT 1 AS `__deltasink_delete_one`) AS "
+                     "`__deltasink_delete` ON (`_cdc_deleted` = true AND `_cdc_ts` < :cutoff) WHEN MATCHED THEN DELETE")
+    assert classify("DELETE FROM t AS x WHERE x.a = 1").sql.startswith("MERGE INTO t AS x USING")
+    assert classify("DELETE FROM t").sql == "DELETE FROM t"
+    assert classify("DELETE FROM delta.`/p` WHERE a = 1").sql == "DELETE FROM delta.`/p` WHERE a = 1"
+
+
+def test_managed_directory_names():
+    assert managed_dir_name("sh op") == "sh-20op"
+    assert managed_dir_name("or`ders.v2") == "or-60ders.v2"
+    assert managed_dir_name("Orders") == "orders"
+    assert managed_dir_name("a-b") == "a-2db" and managed_dir_name("a-2db") == "a-2d2db"
+    assert managed_dir_name(".hidden") == "-2ehidden"
+    assert managed_dir_name("é%~") == "-c3-a9-25-7e"
+    names = ["a b", "a-20b", "a_20b", "a.b", "a%20b", "A B"]
+    assert len({managed_dir_name(n) for n in names}) == len(names) - 1  # "A B" is "a b" (names ignore case)
+    assert CatalogStore.key(["a.b", "c"]) != CatalogStore.key(["a", "b.c"])
