@@ -8,19 +8,23 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use tracing::{info, warn};
+
+mod errors;
+mod files;
+
+pub use errors::ErrorRecord;
+pub use files::{PlannedFile, encode_batch};
 
 use crate::config::{Envelope, StageConfig, TopicFormat};
 use crate::decode::debezium::{self, Op};
 use crate::decode::{self, DecodeError, Decoded, Format};
-use crate::encode::{self, EncodeError};
+use crate::encode::EncodeError;
 use crate::kafka::{self, EventError, KafkaEvent, PartitionRecords, RecordRef};
 use crate::registry::{RegistryError, SchemaCache, SchemaSource};
 use crate::route::{Route, TableMode, TableName};
 use crate::rows::{self, ChangeMeta, Coordinates, Row, TableRows};
-use crate::staging::{self, FileFacts};
 use crate::store::{ObjectStore, StoreError};
 use crate::value::{ColumnType, Field, Value};
 
@@ -39,16 +43,6 @@ pub enum StageError {
     Encode(#[from] EncodeError),
 }
 
-/// A file to write: a staged Parquet file or an errors file.
-#[derive(Debug, Clone)]
-pub struct PlannedFile {
-    pub key: String,
-    pub body: Bytes,
-    pub content_type: &'static str,
-    pub rows: usize,
-    pub table: Option<TableName>,
-}
-
 /// What one invocation produced.
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct StageSummary {
@@ -61,61 +55,6 @@ pub struct StageSummary {
     /// preceding `d` event already carries.
     pub tombstones_skipped: usize,
     pub keys: Vec<String>,
-}
-
-/// A record that could not be staged, with its raw bytes and the reason. Written to the
-/// errors prefix as one JSON object per line.
-#[derive(Debug, Clone)]
-pub struct ErrorRecord<'a> {
-    pub record: RecordRef<'a>,
-    pub table: Option<TableName>,
-    pub reason: String,
-}
-
-impl ErrorRecord<'_> {
-    fn write_json(&self, out: &mut String) {
-        use crate::value::write_json_string as s;
-        use std::fmt::Write as _;
-        let r = &self.record;
-        out.push_str("{\"topic\":");
-        s(r.topic, out);
-        let _ = write!(
-            out,
-            ",\"partition\":{},\"offset\":{},\"timestamp\":{}",
-            r.partition, r.offset, r.timestamp_ms
-        );
-        out.push_str(",\"table\":");
-        match &self.table {
-            Some(t) => s(&t.to_string(), out),
-            None => out.push_str("null"),
-        }
-        out.push_str(",\"reason\":");
-        s(&self.reason, out);
-        // The key and value exactly as the event carried them (base64), even when invalid.
-        for (name, part) in [("key_base64", r.key_b64), ("value_base64", r.value_b64)] {
-            let _ = write!(out, ",\"{name}\":");
-            match part {
-                Some(text) => s(text, out),
-                None => out.push_str("null"),
-            }
-        }
-        out.push_str(",\"headers\":[");
-        for (i, (name, value)) in r.headers().iter().enumerate() {
-            use base64::Engine as _;
-            if i > 0 {
-                out.push(',');
-            }
-            out.push_str("{\"name\":");
-            s(name, out);
-            out.push_str(",\"value_base64\":");
-            s(
-                &base64::engine::general_purpose::STANDARD.encode(value),
-                out,
-            );
-            out.push('}');
-        }
-        out.push_str("]}\n");
-    }
 }
 
 /// Avro schema ids referenced by the event's Avro keys and values, for prefetching.
@@ -504,127 +443,6 @@ fn decode_part(
         Format::Avro => decode::avro::decode(bytes, schemas),
         f => decode::decode_self_describing(f, bytes),
     }
-}
-
-/// Encodes every table of a decoded batch into staged files, and the errors into error
-/// files. Pure: the bodies are returned, not written.
-pub fn encode_batch(
-    config: &StageConfig,
-    decoded: DecodedBatch<'_>,
-) -> Result<(Vec<PlannedFile>, StageSummary), StageError> {
-    let mut files = Vec::new();
-    let mut summary = StageSummary {
-        records: decoded.records,
-        input_bytes: decoded.input_bytes,
-        tombstones_skipped: decoded.tombstones_skipped,
-        records_to_errors: decoded.errors.len(),
-        ..StageSummary::default()
-    };
-    for table in decoded.tables {
-        encode_table(config, table, &mut files, &mut summary)?;
-    }
-    files.extend(error_files(config, &decoded.errors));
-    summary.keys = files.iter().map(|f| f.key.clone()).collect();
-    Ok((files, summary))
-}
-
-fn encode_table(
-    config: &StageConfig,
-    table: TableRows,
-    files: &mut Vec<PlannedFile>,
-    summary: &mut StageSummary,
-) -> Result<(), StageError> {
-    let fields = encode::file_fields(&table, config.nested);
-    let mut start = 0;
-    let mut part_number = 0;
-    while start < table.rows.len() {
-        let first = &table.rows[start];
-        let (topic, partition) = (first.at.topic, first.at.partition);
-        if start > 0 {
-            let previous = &table.rows[start - 1].at;
-            part_number = if (previous.topic, previous.partition) == (topic, partition) {
-                part_number + 1
-            } else {
-                0
-            };
-        }
-        // A file holds one topic-partition (its key names them) and stays within the limits.
-        let mut end = start;
-        let mut bytes = 0usize;
-        while end < table.rows.len() {
-            let r = &table.rows[end];
-            if r.at.topic != topic || r.at.partition != partition {
-                break;
-            }
-            let rows_in_file = end - start;
-            if rows_in_file > 0
-                && (rows_in_file >= config.max_file_rows
-                    || bytes + r.input_bytes > config.max_file_bytes)
-            {
-                break;
-            }
-            bytes += r.input_bytes;
-            end += 1;
-        }
-        let rows = &table.rows[start..end];
-        let batch = encode::record_batch(&table, rows, &fields)?;
-        let body = encode::parquet_bytes(&table, &batch)?;
-        let topic_name = table
-            .topics
-            .get(topic as usize)
-            .map(|t| &**t)
-            .unwrap_or_default();
-        let facts = FileFacts {
-            table: &table.table,
-            topic: topic_name,
-            partition,
-            first_offset: rows[0].at.offset,
-            last_offset: rows[rows.len() - 1].at.offset,
-            part_number,
-            first_timestamp_ms: rows[0].at.timestamp_ms,
-        };
-        let key = staging::staged_key(&config.staging_prefix, &config.file_name, &facts);
-        summary.rows_staged += rows.len();
-        summary.files_staged += 1;
-        files.push(PlannedFile {
-            key,
-            body: Bytes::from(body),
-            content_type: "application/vnd.apache.parquet",
-            rows: rows.len(),
-            table: Some(table.table.clone()),
-        });
-        start = end;
-    }
-    Ok(())
-}
-
-fn error_files(config: &StageConfig, errors: &[ErrorRecord<'_>]) -> Vec<PlannedFile> {
-    let mut by_partition: BTreeMap<(&str, i32), Vec<&ErrorRecord<'_>>> = BTreeMap::new();
-    for e in errors {
-        by_partition
-            .entry((e.record.topic, e.record.partition))
-            .or_default()
-            .push(e);
-    }
-    by_partition
-        .into_iter()
-        .map(|((topic, partition), mut records)| {
-            records.sort_by_key(|e| e.record.offset);
-            let mut body = String::new();
-            for e in &records {
-                e.write_json(&mut body);
-            }
-            let first = records.first().map(|e| e.record.offset).unwrap_or_default();
-            let last = records.last().map(|e| e.record.offset).unwrap_or_default();
-            PlannedFile {
-                key: staging::errors_key(&config.errors_prefix, topic, partition, first, last),
-                body: Bytes::from(body),
-                content_type: "application/x-ndjson",
-                rows: records.len(),
-                table: None,
-            }
-        })
-        .collect()
 }
 
 /// Decodes and encodes an event without I/O: the files a stage invocation would write.
