@@ -21,6 +21,13 @@ fn bench(c: &mut Criterion) {
             b.iter(|| support::stage_in_process(&config, &event))
         });
     }
+    let avro = support::msk_avro_event(10_000);
+    let avro_config = support::avro_config();
+    let schemas = support::avro_schemas();
+    group.throughput(Throughput::Bytes(avro.len() as u64));
+    group.bench_function("debezium_avro_10k_1_table", |b| {
+        b.iter(|| support::stage_in_process_with(&avro_config, &avro, &schemas))
+    });
     group.finish();
 }
 
