@@ -12,7 +12,7 @@ use deltasink::load::notifications::Announced;
 use deltasink::registry::RegistryClient;
 use deltasink::stage::Stager;
 use deltasink::store::{ObjectStore, S3Store};
-use deltasink::warehouse::{ClientOptions, Idempotency, StatementExecutor, WarehouseClient};
+use deltasink::warehouse::{ClientOptions, Idempotency, WarehouseClient};
 use deltasink_tests::*;
 
 struct Env {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use anyhow::Result;
-use arrow::array::{Array, AsArray};
+use arrow::array::AsArray;
 use arrow::datatypes::{DataType, Int64Type, TimeUnit, TimestampMicrosecondType};
 use deltasink::config::StageConfig;
 use deltasink::registry::{RegistryClient, RegistryConfig};

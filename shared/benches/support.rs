@@ -23,7 +23,7 @@ fn change(i: usize, table: &str) -> String {
         1_700_000_000_000_000i64 + id * 1_000_017,
         i % 60,
         (i * 7) % 60,
-        if i % 3 == 0 {
+        if i.is_multiple_of(3) {
             "null".to_string()
         } else {
             format!("\"note {i}\"")
@@ -159,11 +159,29 @@ pub fn msk_avro_event(records: usize) -> Vec<u8> {
             ("id".into(), A::Long(id)),
             ("customer_id".into(), A::Long(1000 + id % 97)),
             ("email".into(), A::String(format!("user{id}@example.com"))),
-            ("status".into(), A::String(["new", "paid", "shipped", "returned"][i % 4].into())),
-            ("amount".into(), A::Decimal(apache_avro::Decimal::from(((i % 50_000) as i64).to_be_bytes().to_vec()))),
+            (
+                "status".into(),
+                A::String(["new", "paid", "shipped", "returned"][i % 4].into()),
+            ),
+            (
+                "amount".into(),
+                A::Decimal(apache_avro::Decimal::from(
+                    ((i % 50_000) as i64).to_be_bytes().to_vec(),
+                )),
+            ),
             ("quantity".into(), A::Int((i % 13) as i32)),
-            ("created_at".into(), A::Long(1_700_000_000_000_000 + id * 1_000_017)),
-            ("note".into(), if i % 3 == 0 { A::Union(0, Box::new(A::Null)) } else { A::Union(1, Box::new(A::String(format!("note {i}")))) }),
+            (
+                "created_at".into(),
+                A::Long(1_700_000_000_000_000 + id * 1_000_017),
+            ),
+            (
+                "note".into(),
+                if i.is_multiple_of(3) {
+                    A::Union(0, Box::new(A::Null))
+                } else {
+                    A::Union(1, Box::new(A::String(format!("note {i}"))))
+                },
+            ),
         ]);
         let delete = i % 10 == 9;
         let (before, after) = if delete {
@@ -174,16 +192,37 @@ pub fn msk_avro_event(records: usize) -> Vec<u8> {
         let envelope = A::Record(vec![
             ("before".into(), before),
             ("after".into(), after),
-            ("source".into(), A::Record(vec![
-                ("version".into(), A::String("2.5.0.Final".into())),
-                ("connector".into(), A::String("postgresql".into())),
-                ("ts_ms".into(), A::Long(1_700_000_000_000 + id)),
-                ("db".into(), A::String("shop".into())),
-                ("table".into(), A::String("orders".into())),
-                ("lsn".into(), A::Union(1, Box::new(A::Long(24_000_000 + id * 120)))),
-            ])),
-            ("op".into(), A::String(if delete { "d" } else if i % 10 == 0 { "c" } else { "u" }.into())),
-            ("ts_ms".into(), A::Union(1, Box::new(A::Long(1_700_000_000_100 + id)))),
+            (
+                "source".into(),
+                A::Record(vec![
+                    ("version".into(), A::String("2.5.0.Final".into())),
+                    ("connector".into(), A::String("postgresql".into())),
+                    ("ts_ms".into(), A::Long(1_700_000_000_000 + id)),
+                    ("db".into(), A::String("shop".into())),
+                    ("table".into(), A::String("orders".into())),
+                    (
+                        "lsn".into(),
+                        A::Union(1, Box::new(A::Long(24_000_000 + id * 120))),
+                    ),
+                ]),
+            ),
+            (
+                "op".into(),
+                A::String(
+                    if delete {
+                        "d"
+                    } else if i % 10 == 0 {
+                        "c"
+                    } else {
+                        "u"
+                    }
+                    .into(),
+                ),
+            ),
+            (
+                "ts_ms".into(),
+                A::Union(1, Box::new(A::Long(1_700_000_000_100 + id))),
+            ),
         ]);
         let written = apache_avro::writer::datum::GenericDatumWriter::builder(&schema)
             .build()
@@ -209,7 +248,11 @@ pub fn msk_avro_event(records: usize) -> Vec<u8> {
         .enumerate()
         .map(|(p, records)| format!(r#""shop.public.orders-{p}":[{}]"#, records.join(",")))
         .collect();
-    format!(r#"{{"eventSource":"aws:kafka","records":{{{}}}}}"#, parts.join(",")).into_bytes()
+    format!(
+        r#"{{"eventSource":"aws:kafka","records":{{{}}}}}"#,
+        parts.join(",")
+    )
+    .into_bytes()
 }
 
 /// The configuration of the Avro benchmark: JSON keys, Avro values.

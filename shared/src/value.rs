@@ -353,7 +353,7 @@ impl Value {
                     out.push(':');
                     let field_ty = match ty {
                         Some(ColumnType::Struct(fs)) => {
-                            fs.iter().find(|f| &*f.name == &**name).map(|f| &f.ty)
+                            fs.iter().find(|f| *f.name == **name).map(|f| &f.ty)
                         }
                         _ => None,
                     };

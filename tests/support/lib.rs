@@ -319,7 +319,11 @@ impl Harness {
         extra: &[(&str, &str)],
     ) -> Result<HashMap<String, String>> {
         let mut vars = stage_vars(&self.bucket, &[]);
-        for name in ["DATABRICKS_HOST", "DATABRICKS_HTTP_PATH", "DATABRICKS_TOKEN"] {
+        for name in [
+            "DATABRICKS_HOST",
+            "DATABRICKS_HTTP_PATH",
+            "DATABRICKS_TOKEN",
+        ] {
             vars.insert(name.to_string(), require_env(name)?);
         }
         if let Some(host) = host {
@@ -355,7 +359,11 @@ impl Harness {
     }
 
     /// The notification of staged file `key` in SQS message `message_id`.
-    pub fn announce(&self, key: &str, message_id: &str) -> deltasink::load::notifications::Announced {
+    pub fn announce(
+        &self,
+        key: &str,
+        message_id: &str,
+    ) -> deltasink::load::notifications::Announced {
         deltasink::load::notifications::Announced {
             bucket: self.bucket.clone(),
             key: key.to_string(),

@@ -158,15 +158,7 @@ impl LoadConfig {
             let table = TableName::parse(&name).map_err(|p| ConfigError::new(TABLES, p))?;
             tables.insert(table, settings);
         }
-        let default_mode = match v.get(DEFAULT_MODE) {
-            None => TableMode::Auto,
-            Some(s) => TableMode::parse(s).ok_or_else(|| {
-                ConfigError::new(
-                    DEFAULT_MODE,
-                    format!("expected auto, upsert, append or raw, got {s:?}"),
-                )
-            })?,
-        };
+        let default_mode = v.table_mode(DEFAULT_MODE)?;
         Ok(LoadConfig {
             bucket,
             staging_prefix,

@@ -293,6 +293,19 @@ impl<'a> Vars<'a> {
             .transpose()
     }
 
+    /// A table mode (`auto`, `upsert`, `append`, `raw`); `auto` when unset.
+    pub fn table_mode(&self, name: &str) -> Result<crate::route::TableMode, ConfigError> {
+        match self.get(name) {
+            None => Ok(crate::route::TableMode::Auto),
+            Some(s) => crate::route::TableMode::parse(s).ok_or_else(|| {
+                ConfigError::new(
+                    name,
+                    format!("expected auto, upsert, append or raw, got {s:?}"),
+                )
+            }),
+        }
+    }
+
     pub fn format(&self, name: &str, default: Format) -> Result<Format, ConfigError> {
         match self.get(name) {
             None => Ok(default),

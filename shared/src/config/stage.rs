@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::{ConfigError, Vars, parse_format, vars};
 use crate::decode::Format;
 use crate::registry::RegistryConfig;
-use crate::route::{RouteRule, Router, TableMode, TableSettings};
+use crate::route::{RouteRule, Router, TableSettings};
 use crate::staging::FileNamePattern;
 
 /// How nested values (structs, arrays, maps) are stored.
@@ -167,15 +167,7 @@ impl StageConfig {
             Some(json) => RouteRule::parse_list(json).map_err(|p| ConfigError::new(ROUTES, p))?,
         };
         let tables: HashMap<String, TableSettings> = v.json(TABLES)?.unwrap_or_default();
-        let default_mode = match v.get(DEFAULT_MODE) {
-            None => TableMode::Auto,
-            Some(s) => TableMode::parse(s).ok_or_else(|| {
-                ConfigError::new(
-                    DEFAULT_MODE,
-                    format!("expected auto, upsert, append or raw, got {s:?}"),
-                )
-            })?,
-        };
+        let default_mode = v.table_mode(DEFAULT_MODE)?;
         let router = Router::new(rules, tables, default_mode).map_err(|p| {
             ConfigError::new(
                 if p.starts_with("table") {

@@ -217,15 +217,77 @@ impl<S: ObjectStore, E: StatementExecutor> Loader<S, E> {
             })
             .collect();
 
+        // 3-5. Schema, evolution and the load statement. A permanent SQL failure (a column
+        // another instance added meanwhile, a lost race on ADD COLUMNS) means this instance's
+        // idea of the table is stale: describe it again, re-plan and retry once.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self
+                .plan_and_run(
+                    table,
+                    &target,
+                    mode,
+                    &primary_key,
+                    &staged,
+                    deadline,
+                    outcome,
+                )
+                .await
+            {
+                Ok(schema) => {
+                    self.remember_schema(table, schema);
+                    break;
+                }
+                Err(LoadError::Warehouse { source, .. })
+                    if attempt == 1
+                        && matches!(source, WarehouseError::Failed { .. })
+                        && !source.is_retriable() =>
+                {
+                    warn!(table = %table, error = %source.summary(), "load failed on a stale table schema; describing it again");
+                    self.forget_schema(table);
+                }
+                Err(e) => {
+                    self.forget_schema(table);
+                    return Err(e);
+                }
+            }
+        }
+
+        // 6. Only now are the files done with.
+        if self.config.purge {
+            for (key, _) in &files {
+                if let Err(e) = self.store.delete(&self.config.bucket, key).await {
+                    // Loaded but not deleted: a later purge removes it; a re-load changes nothing.
+                    warn!(s3_key = %key, error = %e, "loaded file not deleted");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Knows (or creates) the table, evolves it for `staged`, and runs the load statement(s).
+    /// Returns the table's schema after the load.
+    #[allow(clippy::too_many_arguments)]
+    async fn plan_and_run(
+        &self,
+        table: &TableName,
+        target: &TableRef,
+        mode: TableMode,
+        primary_key: &[String],
+        staged: &[StagedFile],
+        deadline: Instant,
+        outcome: &mut TableOutcome,
+    ) -> Result<Vec<Field>, LoadError> {
+        let name = table.to_string();
         // 3. The table's schema: cached, described, or created.
-        let cached = self.cached_schema(table);
-        let current = match cached {
+        let current = match self.cached_schema(table) {
             Some(s) => s,
-            None => match self.describe(&target, deadline, outcome).await? {
+            None => match self.describe(target, deadline, outcome).await? {
                 Some(s) => s,
                 None => {
-                    let schema = plan::evolve_files(&[], &staged).schema;
-                    let sql = plan::create_table(&target, &schema, mode, &primary_key).map_err(
+                    let schema = plan::evolve_files(&[], staged).schema;
+                    let sql = plan::create_table(target, &schema, mode, primary_key).map_err(
                         |source| LoadError::Plan {
                             table: name.clone(),
                             source,
@@ -240,7 +302,7 @@ impl<S: ObjectStore, E: StatementExecutor> Loader<S, E> {
         };
 
         // 4. Evolve when the files bring new columns or wider types.
-        let evolution = plan::evolve_files(&current, &staged);
+        let evolution = plan::evolve_files(&current, staged);
         for incompatible in &evolution.incompatible {
             warn!(
                 table = %table,
@@ -251,15 +313,9 @@ impl<S: ObjectStore, E: StatementExecutor> Loader<S, E> {
             );
         }
         if !evolution.is_empty() {
-            for sql in plan::evolution_sql(&target, &evolution) {
-                if let Err(e) = self
-                    .run(&name, &sql, Idempotency::Unsafe, deadline, outcome)
-                    .await
-                {
-                    // Another load may have evolved the table meanwhile: learn it again next time.
-                    self.forget_schema(table);
-                    return Err(e);
-                }
+            for sql in plan::evolution_sql(target, &evolution) {
+                self.run(&name, &sql, Idempotency::Unsafe, deadline, outcome)
+                    .await?;
             }
             info!(table = %table, added = evolution.add.len(), widened = evolution.widen.len(), "schema evolved");
         }
@@ -271,39 +327,23 @@ impl<S: ObjectStore, E: StatementExecutor> Loader<S, E> {
             source,
         };
         let statements = match mode {
-            TableMode::Upsert => vec![
-                plan::merge_upsert(&target, &schema, &staged, &primary_key).map_err(plan_err)?,
-            ],
+            TableMode::Upsert => {
+                vec![plan::merge_upsert(target, &schema, staged, primary_key).map_err(plan_err)?]
+            }
             _ => match self.config.append {
                 AppendStrategy::Merge => {
-                    vec![plan::merge_append(&target, &schema, &staged, mode).map_err(plan_err)?]
+                    vec![plan::merge_append(target, &schema, staged, mode).map_err(plan_err)?]
                 }
                 AppendStrategy::CopyInto => {
-                    plan::copy_into(&target, &schema, &staged).map_err(plan_err)?
+                    plan::copy_into(target, &schema, staged).map_err(plan_err)?
                 }
             },
         };
         for sql in &statements {
-            if let Err(e) = self
-                .run(&name, sql, Idempotency::Safe, deadline, outcome)
-                .await
-            {
-                self.forget_schema(table);
-                return Err(e);
-            }
+            self.run(&name, sql, Idempotency::Safe, deadline, outcome)
+                .await?;
         }
-        self.remember_schema(table, schema);
-
-        // 6. Only now are the files done with.
-        if self.config.purge {
-            for (key, _) in &files {
-                if let Err(e) = self.store.delete(&self.config.bucket, key).await {
-                    // Loaded but not deleted: a later purge removes it; a re-load changes nothing.
-                    warn!(s3_key = %key, error = %e, "loaded file not deleted");
-                }
-            }
-        }
-        Ok(())
+        Ok(schema)
     }
 
     async fn run(

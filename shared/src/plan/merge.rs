@@ -53,6 +53,12 @@ const VERSION: [&str; 5] = [
 ///
 /// `target` is the table's schema after evolution (see [`Evolution::schema`](super::Evolution));
 /// `primary_key` the key columns (names resolved case-insensitively against `target`).
+///
+/// `UPDATE SET *` and `INSERT *` (not column lists): the source's columns are exactly the
+/// planned `target`, so when the table has gained a column since it was planned (another
+/// instance evolved it; this one's schema cache is stale) the statement fails instead of
+/// silently keeping an older version's value in that column. The loader then describes the
+/// table again and re-plans.
 pub fn merge_upsert(
     table: &TableRef,
     target: &[Field],
@@ -79,19 +85,13 @@ pub fn merge_upsert(
         .iter()
         .map(|k| format!("t.{k} = s.{k}", k = quote_ident(k)))
         .collect();
-    let set: Vec<String> = target
-        .iter()
-        .map(|c| format!("t.{c} = s.{c}", c = quote_ident(&c.name)))
-        .collect();
     Ok(format!(
         "MERGE INTO {table} AS t\nUSING {source} AS s\nON {on}\n\
-         WHEN MATCHED AND (\n  {newer}\n) THEN UPDATE SET\n  {set}\n\
-         WHEN NOT MATCHED THEN INSERT {insert}",
+         WHEN MATCHED AND (\n  {newer}\n) THEN UPDATE SET *\n\
+         WHEN NOT MATCHED THEN INSERT *",
         table = table.sql(),
         on = on.join(" AND "),
         newer = newer(&version),
-        set = set.join(",\n  "),
-        insert = insert(target),
     ))
 }
 

@@ -390,10 +390,10 @@ fn build_row(
                         let ty = key_types
                             .and_then(|ts| ts.iter().find(|f| *f.name == *name))
                             .map(|f| f.ty.clone());
-                        if let (Some(ColumnType::Struct(fields)), Some(ty)) = (&mut declared, ty) {
-                            if !fields.iter().any(|f| *f.name == *name) {
-                                fields.push(Field::new(&*name, ty));
-                            }
+                        if let (Some(ColumnType::Struct(fields)), Some(ty)) = (&mut declared, ty)
+                            && !fields.iter().any(|f| *f.name == *name)
+                        {
+                            fields.push(Field::new(&*name, ty));
                         }
                         data.retain(|(n, _)| *n != name);
                         data.push((name, value));

@@ -18,21 +18,5 @@ WHEN MATCHED AND (
   OR (s.`_cdc_position` <=> t.`_cdc_position` AND s.`_cdc_ts` <=> t.`_cdc_ts` AND COALESCE(s.`_kafka_partition` > t.`_kafka_partition`, s.`_kafka_partition` IS NOT NULL AND t.`_kafka_partition` IS NULL))
   OR (s.`_cdc_position` <=> t.`_cdc_position` AND s.`_cdc_ts` <=> t.`_cdc_ts` AND s.`_kafka_partition` <=> t.`_kafka_partition` AND COALESCE(s.`_kafka_offset` > t.`_kafka_offset`, s.`_kafka_offset` IS NOT NULL AND t.`_kafka_offset` IS NULL))
   OR (s.`_cdc_position` <=> t.`_cdc_position` AND s.`_cdc_ts` <=> t.`_cdc_ts` AND s.`_kafka_partition` <=> t.`_kafka_partition` AND s.`_kafka_offset` <=> t.`_kafka_offset` AND COALESCE(s.`_kafka_topic` > t.`_kafka_topic`, s.`_kafka_topic` IS NOT NULL AND t.`_kafka_topic` IS NULL))
-) THEN UPDATE SET
-  t.`id` = s.`id`,
-  t.`evil'); DROP TABLE x; -- \` = s.`evil'); DROP TABLE x; -- \`,
-  t.`Customer Name` = s.`Customer Name`,
-  t.`a.b` = s.`a.b`,
-  t.`qty` = s.`qty`,
-  t.`_cdc_op` = s.`_cdc_op`,
-  t.`_cdc_ts` = s.`_cdc_ts`,
-  t.`_cdc_deleted` = s.`_cdc_deleted`,
-  t.`_cdc_position` = s.`_cdc_position`,
-  t.`_kafka_topic` = s.`_kafka_topic`,
-  t.`_kafka_partition` = s.`_kafka_partition`,
-  t.`_kafka_offset` = s.`_kafka_offset`,
-  t.`_kafka_timestamp` = s.`_kafka_timestamp`,
-  t.`we``ird` = s.`we``ird`,
-  t.`tags` = s.`tags`,
-  t.`_rescued_data` = s.`_rescued_data`
-WHEN NOT MATCHED THEN INSERT (`id`, `evil'); DROP TABLE x; -- \`, `Customer Name`, `a.b`, `qty`, `_cdc_op`, `_cdc_ts`, `_cdc_deleted`, `_cdc_position`, `_kafka_topic`, `_kafka_partition`, `_kafka_offset`, `_kafka_timestamp`, `we``ird`, `tags`, `_rescued_data`) VALUES (s.`id`, s.`evil'); DROP TABLE x; -- \`, s.`Customer Name`, s.`a.b`, s.`qty`, s.`_cdc_op`, s.`_cdc_ts`, s.`_cdc_deleted`, s.`_cdc_position`, s.`_kafka_topic`, s.`_kafka_partition`, s.`_kafka_offset`, s.`_kafka_timestamp`, s.`we``ird`, s.`tags`, s.`_rescued_data`);
+) THEN UPDATE SET *
+WHEN NOT MATCHED THEN INSERT *;
