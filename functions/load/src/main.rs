@@ -61,11 +61,32 @@ async fn handle(
 }
 
 /// The Lambda deadline (epoch milliseconds) as an `Instant`, less the safety margin.
+///
+/// Lambda sends the deadline as epoch milliseconds. The `cargo lambda watch` emulator sends the
+/// time allowed instead (seen: 600000); a value too small to be an epoch time in milliseconds
+/// (before 2001) is read that way, so local runs get their real budget.
 fn deadline(deadline_ms: u64, margin: Duration) -> Instant {
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or_default();
-    let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+    const EPOCH_MS_2001: u64 = 978_307_200_000;
+    let left = if deadline_ms < EPOCH_MS_2001 {
+        Duration::from_millis(deadline_ms)
+    } else {
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or_default();
+        Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+    };
+    if left <= margin {
+        tracing::warn!(
+            remaining_ms = left.as_millis() as u64,
+            margin_ms = margin.as_millis() as u64,
+            "the invocation has less time than the deadline margin: raise the function timeout"
+        );
+    } else {
+        tracing::info!(
+            remaining_ms = left.as_millis() as u64,
+            "invocation deadline"
+        );
+    }
     Instant::now() + left.saturating_sub(margin)
 }
