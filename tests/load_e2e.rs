@@ -265,3 +265,35 @@ fn base64_decode(text: &str) -> Result<Vec<u8>> {
     use base64::Engine as _;
     Ok(base64::engine::general_purpose::STANDARD.decode(text)?)
 }
+
+#[tokio::test]
+async fn copy_into_strategy_loads_each_file_once() -> Result<()> {
+    let env = env("copy_into").await?;
+    let loader = loader(
+        &env,
+        &[
+            ("DELTASINK_APPEND_STRATEGY", "copy_into"),
+            ("DELTASINK_PURGE", "false"),
+        ],
+    )?;
+    let announced = stage(&env, "msk-plain-json.json", &[]).await?;
+    assert_eq!(announced.len(), 3);
+    let first = loader.load(announced.clone(), deadline()).await;
+    assert_loaded(&first);
+    // Cold: DESCRIBE, CREATE, then one COPY INTO per directory (the three files are in three
+    // partition directories).
+    assert_eq!(first.tables[0].statements, 5, "{first:?}");
+    // The same files again: COPY INTO skips files it already loaded.
+    let second = loader.load(announced, deadline()).await;
+    assert_loaded(&second);
+    let rows = query(
+        &loader,
+        &format!(
+            "SELECT COUNT(*) AS n FROM `main`.`{}`.`clickstream`",
+            env.schema
+        ),
+    )
+    .await?;
+    assert_eq!(rows[0][0].as_deref(), Some("30"));
+    Ok(())
+}
