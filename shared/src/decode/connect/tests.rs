@@ -4,8 +4,10 @@ use super::*;
 use proptest::prelude::*;
 
 const ALL_TYPES: &str = include_str!("../../../tests/fixtures/connect/all_types.json");
-const PG_UPDATE: &str = include_str!("../../../tests/fixtures/connect/debezium_postgres_update.json");
-const PG_DELETE: &str = include_str!("../../../tests/fixtures/connect/debezium_postgres_delete.json");
+const PG_UPDATE: &str =
+    include_str!("../../../tests/fixtures/connect/debezium_postgres_update.json");
+const PG_DELETE: &str =
+    include_str!("../../../tests/fixtures/connect/debezium_postgres_delete.json");
 
 fn ok(json: &str) -> Decoded {
     match decode(json.as_bytes()) {
