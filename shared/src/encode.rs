@@ -109,10 +109,7 @@ pub fn record_batch(
     let mut columns: Vec<Vec<Option<&Value>>> = vec![vec![None; rows.len()]; data_count];
     for (r, row) in rows.iter().enumerate() {
         for (i, (name, value)) in row.data.iter().enumerate() {
-            let index = match data_fields.get(i) {
-                Some(f) if *f.name == **name => Some(i),
-                _ => data_fields.iter().position(|f| *f.name == **name),
-            };
+            let index = field_index(data_fields, i, name);
             if let Some(index) = index
                 && !value.is_null()
             {
@@ -390,10 +387,7 @@ pub fn build_array(ty: &ColumnType, values: &[Option<&Value>]) -> Result<ArrayRe
                     Some(Value::Struct(entries)) => {
                         nulls.append_non_null();
                         for (i, (name, x)) in entries.iter().enumerate() {
-                            let index = match fields.get(i) {
-                                Some(f) if *f.name == **name => Some(i),
-                                _ => fields.iter().position(|f| *f.name == **name),
-                            };
+                            let index = field_index(fields, i, name);
                             if let Some(index) = index
                                 && !x.is_null()
                             {
@@ -419,6 +413,15 @@ pub fn build_array(ty: &ColumnType, values: &[Option<&Value>]) -> Result<ArrayRe
             )
         }
     })
+}
+
+/// The position of the field `name`, found at `i`-th place in a value: most values list their
+/// fields in the schema's order, so position `i` is checked before searching.
+fn field_index(fields: &[Field], i: usize, name: &str) -> Option<usize> {
+    match fields.get(i) {
+        Some(f) if *f.name == *name => Some(i),
+        _ => fields.iter().position(|f| *f.name == *name),
+    }
 }
 
 fn mismatch(expected: &str, got: &Value) -> String {

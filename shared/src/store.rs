@@ -97,6 +97,29 @@ impl S3Store {
     pub fn client(&self) -> &aws_sdk_s3::Client {
         &self.client
     }
+
+    /// GetObject, whole or an HTTP `Range`, collected into memory.
+    async fn fetch(
+        &self,
+        bucket: &str,
+        key: &str,
+        range: Option<String>,
+    ) -> Result<Bytes, StoreError> {
+        let out = self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .set_range(range)
+            .send()
+            .await
+            .map_err(|e| error("GetObject", bucket, key, e))?;
+        out.body
+            .collect()
+            .await
+            .map(|b| b.into_bytes())
+            .map_err(|e| error("GetObject", bucket, key, e))
+    }
 }
 
 fn error(
@@ -142,36 +165,11 @@ impl ObjectStore for S3Store {
     }
 
     async fn get(&self, bucket: &str, key: &str) -> Result<Bytes, StoreError> {
-        let out = self
-            .client
-            .get_object()
-            .bucket(bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| error("GetObject", bucket, key, e))?;
-        out.body
-            .collect()
-            .await
-            .map(|b| b.into_bytes())
-            .map_err(|e| error("GetObject", bucket, key, e))
+        self.fetch(bucket, key, None).await
     }
 
     async fn get_tail(&self, bucket: &str, key: &str, len: u64) -> Result<Bytes, StoreError> {
-        let out = self
-            .client
-            .get_object()
-            .bucket(bucket)
-            .key(key)
-            .range(format!("bytes=-{len}"))
-            .send()
-            .await
-            .map_err(|e| error("GetObject", bucket, key, e))?;
-        out.body
-            .collect()
-            .await
-            .map(|b| b.into_bytes())
-            .map_err(|e| error("GetObject", bucket, key, e))
+        self.fetch(bucket, key, Some(format!("bytes=-{len}"))).await
     }
 
     async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError> {
