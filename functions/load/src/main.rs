@@ -2,6 +2,10 @@
 //! files → MERGE / COPY INTO through the Databricks SQL Statement Execution API.
 //! Wiring only: configuration, clients and the handler; the logic is in `deltasink::load`.
 
+// The handler's future nests the loader, the warehouse client and reqwest deeply: computing the
+// layout of `main`'s future needs more than the default 128 query levels on a clean build.
+#![recursion_limit = "256"]
+
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
