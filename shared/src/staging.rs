@@ -5,7 +5,14 @@
 //! ```text
 //! <staging prefix>/<table segment>/<file name from the pattern>
 //! <errors prefix>/<topic>/<partition>/<first offset>-<last offset>.jsonl
+//! <errors prefix>/unloadable/<staged key>            a staged file that can never load (maintain)
+//! <errors prefix>/unloadable/<staged key>.reason.json   why
+//! <state prefix>/loaded/<staged key>                 marker: this kept staged file was loaded
+//! <state prefix>/backfill/<table segment>.json       a backfill's progress (maintain)
 //! ```
+//!
+//! The state prefix (`_deltasink` by default) lies outside the staging prefix and holds no
+//! `.parquet` object, so nothing in it triggers a load.
 //!
 //! The table segment is the table's parts joined by `.`, each part percent-encoded outside
 //! `[A-Za-z0-9_-]` (so a `.` or `/` inside a part cannot be confused with a separator);
@@ -307,6 +314,31 @@ pub fn errors_key(prefix: &str, topic: &str, partition: i32, first: i64, last: i
     format!("{prefix}/{topic}/{partition}/{first}-{last}.jsonl")
 }
 
+/// The marker that says the staged file `staged_key` was loaded. The load function writes it
+/// when it keeps a loaded file (purge off, or a failed delete); re-drive skips marked files and
+/// purge deletes them.
+pub fn loaded_marker_key(state_prefix: &str, staged_key: &str) -> String {
+    format!("{state_prefix}/loaded/{staged_key}")
+}
+
+/// The staged key a loaded marker stands for.
+pub fn staged_key_of_marker<'a>(state_prefix: &str, marker_key: &'a str) -> Option<&'a str> {
+    marker_key
+        .strip_prefix(state_prefix)?
+        .strip_prefix("/loaded/")
+        .filter(|k| !k.is_empty())
+}
+
+/// Where re-drive moves a staged file that can never load.
+pub fn unloadable_key(errors_prefix: &str, staged_key: &str) -> String {
+    format!("{errors_prefix}/unloadable/{staged_key}")
+}
+
+/// The state object of a table's backfill.
+pub fn backfill_state_key(state_prefix: &str, table: &TableName) -> String {
+    format!("{state_prefix}/backfill/{}.json", table_segment(table))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -423,5 +455,23 @@ mod tests {
         );
         assert!(table_from_key("staging", "stagingx/s.t/x").is_err());
         assert!(table_from_key("staging", "staging/s.t/").is_err());
+    }
+
+    #[test]
+    fn bookkeeping_keys_round_trip() {
+        let staged = "staging/shop.orders/shop.orders/0/1-2.parquet";
+        let marker = loaded_marker_key("_deltasink", staged);
+        assert_eq!(marker, format!("_deltasink/loaded/{staged}"));
+        assert_eq!(staged_key_of_marker("_deltasink", &marker), Some(staged));
+        assert_eq!(
+            staged_key_of_marker("_deltasink", "_deltasink/loaded/"),
+            None
+        );
+        assert_eq!(staged_key_of_marker("_deltasink", "other/loaded/x"), None);
+        let t = TableName::parse("raw.`a.b`").unwrap();
+        assert_eq!(
+            backfill_state_key("_deltasink", &t),
+            "_deltasink/backfill/raw.a%2Eb.json"
+        );
     }
 }

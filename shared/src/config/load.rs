@@ -27,6 +27,9 @@ pub struct LoadConfig {
     /// Catalog and schema for table names that lack them.
     pub catalog: Option<String>,
     pub schema: Option<String>,
+    /// Prefix of deltasink's own bookkeeping objects (loaded-file markers, backfill state):
+    /// never under the staging prefix, never `.parquet`, so they trigger no load.
+    pub state_prefix: String,
     /// Delete staged files once loaded.
     pub purge: bool,
     pub append: AppendStrategy,
@@ -47,6 +50,18 @@ impl LoadConfig {
             )?
             .to_string();
         let staging_prefix = v.prefix(STAGING_PREFIX, "staging")?;
+        let state_prefix = v.prefix(STATE_PREFIX, "_deltasink")?;
+        if state_prefix == staging_prefix
+            || state_prefix.starts_with(&format!("{staging_prefix}/"))
+            || staging_prefix.starts_with(&format!("{state_prefix}/"))
+        {
+            return Err(ConfigError::new(
+                STATE_PREFIX,
+                format!(
+                    "{state_prefix:?} overlaps the staging prefix {staging_prefix:?}: bookkeeping objects must live outside it"
+                ),
+            ));
+        }
 
         let connection = match (
             v.get(DATABRICKS_JDBC_URL),
@@ -162,6 +177,7 @@ impl LoadConfig {
         Ok(LoadConfig {
             bucket,
             staging_prefix,
+            state_prefix,
             connection,
             credentials,
             catalog,
@@ -225,7 +241,7 @@ mod tests {
 
     #[test]
     fn errors_name_the_variable() {
-        let cases: [(&[(&str, &str)], &str); 6] = [
+        let cases: [(&[(&str, &str)], &str); 7] = [
             (
                 &[(
                     vars::DATABRICKS_HTTP_PATH,
@@ -243,6 +259,7 @@ mod tests {
                 vars::DATABRICKS_TOKEN,
             ),
             (&[(vars::PURGE, "maybe")], vars::PURGE),
+            (&[(vars::STATE_PREFIX, "staging/x")], vars::STATE_PREFIX),
             (&[(vars::APPEND_STRATEGY, "insert")], vars::APPEND_STRATEGY),
         ];
         for (pairs, variable) in cases {

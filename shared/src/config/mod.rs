@@ -7,6 +7,7 @@
 //! reference lists every variable (and a test checks it against [`vars`]).
 
 mod load;
+mod maintain;
 mod stage;
 
 use std::collections::HashMap;
@@ -14,6 +15,7 @@ use std::collections::HashMap;
 use crate::decode::Format;
 
 pub use load::{AppendStrategy, LoadConfig};
+pub use maintain::{BackfillSettings, MaintainConfig};
 pub use stage::{Envelope, NestedMode, StageConfig, TopicFormat, TopicFormats};
 
 /// A configuration problem, naming the variable.
@@ -66,6 +68,15 @@ pub mod vars {
     pub const PURGE: &str = "DELTASINK_PURGE";
     pub const APPEND_STRATEGY: &str = "DELTASINK_APPEND_STRATEGY";
     pub const DEADLINE_MARGIN_MS: &str = "DELTASINK_DEADLINE_MARGIN_MS";
+    pub const SECRET_ARN: &str = "DELTASINK_SECRET_ARN";
+    pub const SECRET_SSM_PARAMETER: &str = "DELTASINK_SECRET_SSM_PARAMETER";
+    pub const STATE_PREFIX: &str = "DELTASINK_STATE_PREFIX";
+    pub const REDRIVE_AFTER_MINUTES: &str = "DELTASINK_REDRIVE_AFTER_MINUTES";
+    pub const STAGING_RETENTION_HOURS: &str = "DELTASINK_STAGING_RETENTION_HOURS";
+    pub const TOMBSTONE_RETENTION_HOURS: &str = "DELTASINK_TOMBSTONE_RETENTION_HOURS";
+    pub const BACKFILL_MIN_OVERLAP_MINUTES: &str = "DELTASINK_BACKFILL_MIN_OVERLAP_MINUTES";
+    pub const BACKFILL_DEADLINE_HOURS: &str = "DELTASINK_BACKFILL_DEADLINE_HOURS";
+    pub const OPTIMIZE_TABLES: &str = "DELTASINK_OPTIMIZE_TABLES";
 
     /// Every load variable with its default ("" = required or unset) and meaning.
     pub const LOAD: &[(&str, &str, &str)] = &[
@@ -110,6 +121,11 @@ pub mod vars {
         (SCHEMA, "", "schema for tables named without one"),
         (PURGE, "true", "delete staged files once loaded"),
         (
+            STATE_PREFIX,
+            "_deltasink",
+            "key prefix of bookkeeping objects (loaded-file markers, backfill state); outside the staging prefix",
+        ),
+        (
             APPEND_STRATEGY,
             "merge",
             "append/raw loads: merge (exactly once per record) or copy_into (once per file)",
@@ -128,6 +144,56 @@ pub mod vars {
             DEADLINE_MARGIN_MS,
             "5000",
             "time kept free before the Lambda deadline",
+        ),
+        (
+            SECRET_ARN,
+            "",
+            "Secrets Manager secret (ARN or name) holding the secrets, read at cold start",
+        ),
+        (
+            SECRET_SSM_PARAMETER,
+            "",
+            "alternatively, an SSM SecureString parameter holding them",
+        ),
+    ];
+
+    /// The maintain function's own variables (it also reads every load variable: it loads
+    /// through the same code). The README's maintain reference is checked against this table.
+    pub const MAINTAIN: &[(&str, &str, &str)] = &[
+        (
+            ERRORS_PREFIX,
+            "errors",
+            "where re-drive moves staged files that can never load (unreadable Parquet)",
+        ),
+        (
+            REDRIVE_AFTER_MINUTES,
+            "180",
+            "age after which a staged file that was not loaded is re-driven",
+        ),
+        (
+            STAGING_RETENTION_HOURS,
+            "24",
+            "age after which bookkeeping leftovers (markers of purged files, check probes) are removed",
+        ),
+        (
+            TOMBSTONE_RETENTION_HOURS,
+            "168",
+            "default age (of `_cdc_ts`) after which tombstones of hard-delete tables are removed",
+        ),
+        (
+            BACKFILL_MIN_OVERLAP_MINUTES,
+            "60",
+            "how far the backfill's newest row must reach past the oldest stream row",
+        ),
+        (
+            BACKFILL_DEADLINE_HOURS,
+            "48",
+            "after this long since the stream was first seen, the backfill runs without the overlap",
+        ),
+        (
+            OPTIMIZE_TABLES,
+            "",
+            "comma-separated tables for the `optimize` job (default: every table in DELTASINK_TABLES)",
         ),
     ];
 
@@ -221,6 +287,16 @@ pub mod vars {
             "timeout of one schema registry request",
         ),
         (MAX_CONCURRENT_UPLOADS, "4", "staged files uploaded at once"),
+        (
+            SECRET_ARN,
+            "",
+            "Secrets Manager secret (ARN or name) holding the secrets, read at cold start",
+        ),
+        (
+            SECRET_SSM_PARAMETER,
+            "",
+            "alternatively, an SSM SecureString parameter holding them",
+        ),
     ];
 }
 

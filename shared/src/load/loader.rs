@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use super::footer::{self, Footer, FooterError};
 use super::notifications::Announced;
@@ -45,7 +45,17 @@ pub struct TableOutcome {
     pub already_loaded: usize,
     /// Statements run for this table: 1 in steady state (plus DDL when the schema changed).
     pub statements: usize,
+    /// Files that can never load (not readable as a staged Parquet file), with the reason:
+    /// skipped, their messages failed; maintain's re-drive moves them to the errors prefix.
+    pub unloadable: Vec<Unloadable>,
     pub error: Option<String>,
+}
+
+/// A staged file that can never load.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Unloadable {
+    pub key: String,
+    pub reason: String,
 }
 
 /// The result of one invocation.
@@ -122,12 +132,22 @@ impl<S: ObjectStore, E: StatementExecutor> Loader<S, E> {
                 files: files.len(),
                 already_loaded: 0,
                 statements: 0,
+                unloadable: Vec::new(),
                 error: None,
             };
-            match self
+            let result = self
                 .load_table(&table, &files, deadline, &mut outcome)
-                .await
-            {
+                .await;
+            for bad in &outcome.unloadable {
+                error!(table = %table, s3_key = %bad.key, reason = %bad.reason, "staged file cannot be loaded; maintain's re-drive moves it to the errors prefix");
+                let messages = files.iter().filter(|f| f.key == bad.key);
+                for m in messages.flat_map(|f| &f.messages) {
+                    if !report.failed_messages.contains(m) {
+                        report.failed_messages.push(m.clone());
+                    }
+                }
+            }
+            match result {
                 Ok(()) => info!(
                     table = %table,
                     files = outcome.files,
@@ -172,12 +192,10 @@ impl<S: ObjectStore, E: StatementExecutor> Loader<S, E> {
                 Ok(footer) => files.push((f.key.clone(), footer)),
                 Err(FooterError::Store(e)) if e.is_not_found() => outcome.already_loaded += 1,
                 Err(FooterError::Store(e)) => return Err(store_err(e)),
-                Err(e @ FooterError::Invalid { .. }) => {
-                    return Err(LoadError::Describe {
-                        table: name.clone(),
-                        detail: e.to_string(),
-                    });
-                }
+                Err(e @ FooterError::Invalid { .. }) => outcome.unloadable.push(Unloadable {
+                    key: f.key.clone(),
+                    reason: e.to_string(),
+                }),
             }
         }
         if files.is_empty() {
@@ -254,14 +272,9 @@ impl<S: ObjectStore, E: StatementExecutor> Loader<S, E> {
             }
         }
 
-        // 6. Only now are the files done with.
-        if self.config.purge {
-            for (key, _) in &files {
-                if let Err(e) = self.store.delete(&self.config.bucket, key).await {
-                    // Loaded but not deleted: a later purge removes it; a re-load changes nothing.
-                    warn!(s3_key = %key, error = %e, "loaded file not deleted");
-                }
-            }
+        // 6. Only now are the files done with: deleted, or kept with a loaded marker.
+        for (key, _) in &files {
+            self.finish_file(key).await;
         }
         Ok(())
     }
@@ -346,6 +359,34 @@ impl<S: ObjectStore, E: StatementExecutor> Loader<S, E> {
         Ok(schema)
     }
 
+    /// A loaded file is deleted (purge on) or kept with a loaded marker (purge off) so that
+    /// maintain's re-drive skips it. A failed delete also leaves a marker, for maintain's purge.
+    /// Best effort: without the marker, re-drive loads the file again, which changes nothing.
+    async fn finish_file(&self, key: &str) {
+        let bucket = &self.config.bucket;
+        if self.config.purge {
+            match self.store.delete(bucket, key).await {
+                Ok(()) => return,
+                Err(e) => {
+                    warn!(s3_key = %key, error = %e, "loaded file not deleted; marking it for purge")
+                }
+            }
+        }
+        let marker = staging::loaded_marker_key(&self.config.state_prefix, key);
+        if let Err(e) = self
+            .store
+            .put(
+                bucket,
+                &marker,
+                bytes::Bytes::new(),
+                "application/octet-stream",
+            )
+            .await
+        {
+            warn!(s3_key = %key, error = %e, "loaded marker not written; re-drive will load the file again (harmless)");
+        }
+    }
+
     async fn run(
         &self,
         table: &str,
@@ -382,20 +423,12 @@ impl<S: ObjectStore, E: StatementExecutor> Loader<S, E> {
             }
             Err(e) => return Err(e),
         };
-        let mut fields = Vec::new();
-        for row in &result.rows {
-            let column = row.first().cloned().flatten().unwrap_or_default();
-            if column.is_empty() || column.starts_with('#') {
-                break;
-            }
-            let type_text = row.get(1).cloned().flatten().unwrap_or_default();
-            let ty = crate::sql::parse_type(&type_text).map_err(|detail| LoadError::Describe {
+        fields_of_describe(&result)
+            .map(Some)
+            .map_err(|detail| LoadError::Describe {
                 table: target.sql(),
-                detail: format!("column {column:?}: {detail}"),
-            })?;
-            fields.push(Field::new(column, ty));
-        }
-        Ok(Some(fields))
+                detail,
+            })
     }
 
     fn cached_schema(&self, table: &TableName) -> Option<Vec<Field>> {
@@ -415,7 +448,26 @@ impl<S: ObjectStore, E: StatementExecutor> Loader<S, E> {
     }
 }
 
-fn is_table_missing(e: &WarehouseError) -> bool {
+/// The columns of a `DESCRIBE TABLE` result (up to the first blank or `#` row).
+pub fn fields_of_describe(
+    result: &crate::warehouse::StatementResult,
+) -> Result<Vec<Field>, String> {
+    let mut fields = Vec::new();
+    for row in &result.rows {
+        let column = row.first().cloned().flatten().unwrap_or_default();
+        if column.is_empty() || column.starts_with('#') {
+            break;
+        }
+        let type_text = row.get(1).cloned().flatten().unwrap_or_default();
+        let ty = crate::sql::parse_type(&type_text)
+            .map_err(|detail| format!("column {column:?}: {detail}"))?;
+        fields.push(Field::new(column, ty));
+    }
+    Ok(fields)
+}
+
+/// Whether a statement failed because its table does not exist.
+pub fn is_table_missing(e: &WarehouseError) -> bool {
     e.error_code() == Some("TABLE_OR_VIEW_NOT_FOUND")
         || e.sql_state() == Some("42P01")
         || e.to_string().contains("TABLE_OR_VIEW_NOT_FOUND")

@@ -31,6 +31,11 @@ pub fn hard_delete_tombstones(table: &TableRef, cutoff_param: &str) -> Result<St
     ))
 }
 
+/// `OPTIMIZE <table>`: compacts the small files that frequent loads leave behind.
+pub fn optimize(table: &TableRef) -> String {
+    format!("OPTIMIZE {}", table.sql())
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {

@@ -32,6 +32,7 @@
 //! intended change, rewrite them with
 //! `DELTASINK_BLESS=1 cargo test -p deltasink --lib plan` and review the diff.
 
+mod backfill;
 mod copy;
 mod create;
 mod evolve;
@@ -45,12 +46,16 @@ mod tests;
 
 use std::fmt;
 
+pub use backfill::{
+    DedupColumn, ParamStatement, RECORD_SOURCE_BACKFILL, RECORD_SOURCE_STREAM, backfill_merge,
+    backfill_newest, stream_oldest,
+};
 pub use copy::{COPY_INTO_MAX_FILES, copy_into};
 pub use create::create_table;
 pub use evolve::{
     Evolution, Incompatible, NewColumn, Widening, evolution_sql, evolve, evolve_files,
 };
-pub use maintain::hard_delete_tombstones;
+pub use maintain::{hard_delete_tombstones, optimize};
 pub use merge::{ROW_NUMBER_COLUMN, merge_append, merge_upsert};
 pub use projection::{project, rescued_columns};
 

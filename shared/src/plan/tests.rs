@@ -100,7 +100,7 @@ fn golden_path(name: &str) -> PathBuf {
 
 /// Compares `statements` (each followed by `;`, separated by blank lines) with the golden
 /// file `name`, or rewrites it under `DELTASINK_BLESS=1`.
-fn golden(name: &str, statements: &[String]) {
+pub(super) fn golden(name: &str, statements: &[String]) {
     let text: String = statements
         .iter()
         .map(|s| format!("{s};\n"))
