@@ -1295,6 +1295,12 @@ def gen_maintain_purge(_samples: dict) -> dict:
     return {"job": "purge"}
 
 
+def gen_maintain_job(job: str):
+    def gen(_samples: dict) -> dict:
+        return {"job": job}
+    return gen
+
+
 # --------------------------------------------------------------------------------------------
 # Verification
 
@@ -1484,6 +1490,16 @@ OUTPUTS = [
            "EventBridge `Scheduled Event` (the maintain function's regular trigger)"),
     Output("maintain-purge", "maintain-purge.json", "maintain", gen_maintain_purge, None, "",
            "`{\"job\": \"purge\"}`: run only the purge job"),
+    Output("maintain-redrive", "maintain-redrive.json", "maintain", gen_maintain_job("redrive"), None, "",
+           "`{\"job\": \"redrive\"}`: load staged files whose notification never led to a load"),
+    Output("maintain-tombstones", "maintain-tombstones.json", "maintain", gen_maintain_job("tombstones"), None, "",
+           "`{\"job\": \"tombstones\"}`: remove old tombstones of hard-delete tables"),
+    Output("maintain-backfill", "maintain-backfill.json", "maintain", gen_maintain_job("backfill"), None, "",
+           "`{\"job\": \"backfill\"}`: check the overlap and run due backfills"),
+    Output("maintain-optimize", "maintain-optimize.json", "maintain", gen_maintain_job("optimize"), None, "",
+           "`{\"job\": \"optimize\"}`: the slower schedule's input (OPTIMIZE the tables)"),
+    Output("maintain-check", "maintain-check.json", "maintain", gen_maintain_job("check"), None, "",
+           "`{\"job\": \"check\"}`: check the deployment (configuration, bucket, warehouse, registry)"),
 ]
 BY_NAME = {o.name: o for o in OUTPUTS}
 

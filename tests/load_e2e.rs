@@ -199,6 +199,21 @@ async fn steady_state_is_one_statement_per_table_and_retries_load_nothing_twice(
     let announced = stage(&env, "msk-plain-json.json", &[]).await?;
     let first = loader.load(announced.clone(), deadline()).await;
     assert_loaded(&first);
+    // Purge off: each loaded file carries a loaded marker (maintain's re-drive skips it).
+    let mut markers: Vec<String> = env
+        .store
+        .list(&env.bucket, "_deltasink/loaded/")
+        .await?
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
+    markers.sort();
+    let mut expected: Vec<String> = announced
+        .iter()
+        .map(|a| format!("_deltasink/loaded/{}", a.key))
+        .collect();
+    expected.sort();
+    assert_eq!(markers, expected);
     // Purge off: the files stay; loading them again (a crash between load and delete, or a
     // duplicate notification) is one statement and inserts nothing.
     let second = loader.load(announced, deadline()).await;
@@ -286,6 +301,58 @@ async fn copy_into_strategy_loads_each_file_once() -> Result<()> {
     // The same files again: COPY INTO skips files it already loaded.
     let second = loader.load(announced, deadline()).await;
     assert_loaded(&second);
+    let rows = query(
+        &loader,
+        &format!(
+            "SELECT COUNT(*) AS n FROM `main`.`{}`.`clickstream`",
+            env.schema
+        ),
+    )
+    .await?;
+    assert_eq!(rows[0][0].as_deref(), Some("30"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_unreadable_file_fails_only_its_own_message() -> Result<()> {
+    let env = env("unreadable").await?;
+    let loader = loader(&env, &[])?;
+    let mut announced = stage(&env, "msk-plain-json.json", &[]).await?;
+    let good: Vec<String> = announced.iter().map(|a| a.key.clone()).collect();
+    // A truncated object under the same table, announced in its own SQS message.
+    let table_dir = good[0]
+        .rsplit_once('/')
+        .map(|(dir, _)| dir.to_string())
+        .unwrap_or_default();
+    let bad = format!("{table_dir}/broken.parquet");
+    env.store
+        .put(
+            &env.bucket,
+            &bad,
+            bytes::Bytes::from_static(b"PAR1 truncated"),
+            "application/octet-stream",
+        )
+        .await?;
+    announced.push(Announced {
+        bucket: env.bucket.clone(),
+        key: bad.clone(),
+        message_id: Some("bad-message".into()),
+    });
+    let report = loader.load(announced, deadline()).await;
+    assert_eq!(report.failed_messages, ["bad-message"], "{report:?}");
+    let table = &report.tables[0];
+    assert!(table.error.is_none(), "{report:?}");
+    assert_eq!(table.unloadable.len(), 1, "{report:?}");
+    assert_eq!(table.unloadable[0].key, bad);
+    // The good files loaded and are gone; the bad one stays for maintain's re-drive.
+    let staged: Vec<String> = env
+        .store
+        .list(&env.bucket, "staging/")
+        .await?
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
+    assert_eq!(staged, [bad]);
     let rows = query(
         &loader,
         &format!(

@@ -34,6 +34,11 @@ fn load_reference_matches_the_code() -> Result<()> {
     check("load", deltasink::config::vars::LOAD)
 }
 
+#[test]
+fn maintain_reference_matches_the_code() -> Result<()> {
+    check("maintain", deltasink::config::vars::MAINTAIN)
+}
+
 fn check(name: &str, code: &[(&str, &str, &str)]) -> Result<()> {
     let readme = std::fs::read_to_string(repo_root().join("README.md"))?;
     let documented = section(&readme, name)?;

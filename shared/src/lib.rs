@@ -5,15 +5,20 @@
 //! modules is: [`kafka`] (event) → [`decode`] → [`route`] → [`rows`] (CDC rows with metadata)
 //! → [`encode`] (Arrow/Parquet) → [`staging`] (keys) → [`store`] (S3).
 
+pub mod check;
 pub mod config;
 pub mod decode;
 pub mod encode;
+pub mod invocation;
 pub mod kafka;
 pub mod load;
+pub mod maintain;
+pub mod metrics;
 pub mod plan;
 pub mod registry;
 pub mod route;
 pub mod rows;
+pub mod secrets;
 pub mod sql;
 pub mod stage;
 pub mod staging;

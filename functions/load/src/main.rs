@@ -6,8 +6,8 @@
 // layout of `main`'s future needs more than the default 128 query levels on a clean build.
 #![recursion_limit = "256"]
 
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use deltasink::config::LoadConfig;
 use deltasink::load::{self, loader::Loader, notifications};
@@ -24,7 +24,13 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     deltasink::telemetry::init();
-    let vars = std::env::vars().collect();
+    let mut vars: HashMap<String, String> = std::env::vars().collect();
+    // Secrets come from Secrets Manager or SSM when a variable names one (production), and
+    // are merged into the variables before the configuration reads them.
+    if let Err(e) = deltasink::secrets::resolve_from_env_vars(&mut vars).await {
+        tracing::error!(variable = %e.variable(), "{e}");
+        return Err(e.into());
+    }
     let config = match LoadConfig::from_vars(&vars) {
         Ok(c) => c,
         Err(e) => {
@@ -39,9 +45,11 @@ async fn main() -> Result<(), Error> {
     )?;
     let store = S3Store::from_env().await;
     let loader = Arc::new(Loader::new(config, store, warehouse));
+    // Metrics (CloudWatch Embedded Metric Format on stdout) only where CloudWatch reads them.
+    let emit_metrics = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
     lambda_runtime::run(service_fn(|event: LambdaEvent<Json>| {
         let loader = loader.clone();
-        async move { handle(&loader, event).await }
+        async move { handle(&loader, event, emit_metrics).await }
     }))
     .await
 }
@@ -49,8 +57,10 @@ async fn main() -> Result<(), Error> {
 async fn handle(
     loader: &Loader<S3Store, WarehouseClient>,
     event: LambdaEvent<Json>,
+    emit_metrics: bool,
 ) -> Result<Json, Error> {
-    let deadline = deadline(event.context.deadline, loader.config.deadline_margin);
+    let deadline =
+        deltasink::invocation::deadline(event.context.deadline, loader.config.deadline_margin);
     let from_sqs = event
         .payload
         .pointer("/Records/0/eventSource")
@@ -61,36 +71,8 @@ async fn handle(
         tracing::error!(message_id = %id, "unreadable message, returned to the queue: {why}");
     }
     let report = loader.load(notifications.objects.clone(), deadline).await;
-    Ok(load::response(&notifications, &report, from_sqs)?)
-}
-
-/// The Lambda deadline (epoch milliseconds) as an `Instant`, less the safety margin.
-///
-/// Lambda sends the deadline as epoch milliseconds. The `cargo lambda watch` emulator sends the
-/// time allowed instead (seen: 600000); a value too small to be an epoch time in milliseconds
-/// (before 2001) is read that way, so local runs get their real budget.
-fn deadline(deadline_ms: u64, margin: Duration) -> Instant {
-    const EPOCH_MS_2001: u64 = 978_307_200_000;
-    let left = if deadline_ms < EPOCH_MS_2001 {
-        Duration::from_millis(deadline_ms)
-    } else {
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or_default();
-        Duration::from_millis(deadline_ms.saturating_sub(now_ms))
-    };
-    if left <= margin {
-        tracing::warn!(
-            remaining_ms = left.as_millis() as u64,
-            margin_ms = margin.as_millis() as u64,
-            "the invocation has less time than the deadline margin: raise the function timeout"
-        );
-    } else {
-        tracing::info!(
-            remaining_ms = left.as_millis() as u64,
-            "invocation deadline"
-        );
+    if emit_metrics {
+        deltasink::metrics::emit(&report.metrics());
     }
-    Instant::now() + left.saturating_sub(margin)
+    Ok(load::response(&notifications, &report, from_sqs)?)
 }

@@ -1,6 +1,7 @@
 //! The stage Lambda: MSK (or self-managed Kafka) batches → Parquet files in S3 staging.
 //! Wiring only: configuration, clients and the handler; the logic is in `deltasink::stage`.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use deltasink::config::StageConfig;
@@ -18,7 +19,13 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     deltasink::telemetry::init();
-    let vars = std::env::vars().collect();
+    let mut vars: HashMap<String, String> = std::env::vars().collect();
+    // Secrets come from Secrets Manager or SSM when a variable names one (production), and
+    // are merged into the variables before the configuration reads them.
+    if let Err(e) = deltasink::secrets::resolve_from_env_vars(&mut vars).await {
+        tracing::error!(variable = %e.variable(), "{e}");
+        return Err(e.into());
+    }
     let config = match StageConfig::from_vars(&vars) {
         Ok(c) => Arc::new(c),
         Err(e) => {
@@ -33,21 +40,31 @@ async fn main() -> Result<(), Error> {
         .transpose()?;
     let store = S3Store::from_env().await;
     let stager = Arc::new(Stager::new(config, store, registry));
+    let emit_metrics = in_lambda();
     lambda_runtime::run(service_fn(|event: LambdaEvent<KafkaEvent>| {
         let stager = stager.clone();
-        async move { handle(&stager, event).await }
+        async move { handle(&stager, event, emit_metrics).await }
     }))
     .await
+}
+
+/// Metrics (CloudWatch Embedded Metric Format on stdout) only where CloudWatch reads them.
+fn in_lambda() -> bool {
+    std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some()
 }
 
 async fn handle(
     stager: &Stager<S3Store, RegistryClient>,
     event: LambdaEvent<KafkaEvent>,
+    emit_metrics: bool,
 ) -> Result<StageSummary, Error> {
     let summary = stager.stage(&event.payload).await.map_err(|e| {
         tracing::error!(error = %e, "stage failed; the event source mapping will retry the batch");
         e
     })?;
+    if emit_metrics {
+        deltasink::metrics::emit(&summary.metrics());
+    }
     tracing::info!(
         records = summary.records,
         rows = summary.rows_staged,

@@ -21,6 +21,10 @@ pub struct Footer {
     pub mode: Option<TableMode>,
     pub primary_key: Vec<String>,
     pub rows: i64,
+    /// The oldest Kafka timestamp of the file's rows (ms since the epoch), from the column
+    /// statistics of `_kafka_timestamp` (`stream_record_timestamp` in raw tables); `None`
+    /// when the footer has no statistics for it.
+    pub oldest_kafka_timestamp_ms: Option<i64>,
 }
 
 /// Why a footer could not be read.
@@ -76,6 +80,7 @@ pub async fn read(
         .unwrap_or_default();
     let schema = parquet_to_arrow_schema(file.schema_descr(), file.key_value_metadata())
         .map_err(|e| invalid(e.to_string()))?;
+    let oldest_kafka_timestamp_ms = oldest_timestamp_ms(&metadata, &schema);
     let mut fields = Vec::with_capacity(schema.fields().len());
     for f in schema.fields() {
         let ty = column_type(f.data_type()).ok_or_else(|| {
@@ -97,7 +102,46 @@ pub async fn read(
         mode: kv.get("deltasink.mode").and_then(|m| TableMode::parse(m)),
         primary_key,
         rows: file.num_rows(),
+        oldest_kafka_timestamp_ms,
     })
+}
+
+/// The smallest value of the Kafka timestamp column over the row groups' statistics, in
+/// milliseconds; `None` when a row group lacks the statistic (a partial minimum would not be
+/// the oldest).
+fn oldest_timestamp_ms(
+    metadata: &parquet::file::metadata::ParquetMetaData,
+    schema: &arrow::datatypes::Schema,
+) -> Option<i64> {
+    use parquet::file::statistics::Statistics;
+    let (name, unit) = [crate::rows::KAFKA_TIMESTAMP, crate::rows::RAW_TIMESTAMP]
+        .iter()
+        .find_map(
+            |name| match schema.field_with_name(name).ok()?.data_type() {
+                DataType::Timestamp(unit, _) => Some((*name, *unit)),
+                _ => None,
+            },
+        )?;
+    let per_ms: i64 = match unit {
+        TimeUnit::Second => return None,
+        TimeUnit::Millisecond => 1,
+        TimeUnit::Microsecond => 1_000,
+        TimeUnit::Nanosecond => 1_000_000,
+    };
+    let mut oldest: Option<i64> = None;
+    for group in metadata.row_groups() {
+        let column = group
+            .columns()
+            .iter()
+            .find(|c| c.column_path().parts() == [name])?;
+        let min = match column.statistics()? {
+            Statistics::Int64(s) => *s.min_opt()?,
+            _ => return None,
+        };
+        let ms = min.div_euclid(per_ms);
+        oldest = Some(oldest.map_or(ms, |o| o.min(ms)));
+    }
+    oldest
 }
 
 /// The column type of an Arrow type as stage writes it (the inverse of
@@ -133,9 +177,45 @@ pub fn column_type(ty: &DataType) -> Option<ColumnType> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use crate::encode;
+
+    #[tokio::test]
+    async fn footer_gives_the_oldest_kafka_timestamp_from_statistics() {
+        use crate::config::StageConfig;
+        use crate::store::MemoryStore;
+        let vars = std::collections::HashMap::from([(
+            "DELTASINK_STAGING_BUCKET".to_string(),
+            "b".to_string(),
+        )]);
+        let config = StageConfig::from_vars(&vars).unwrap();
+        let record = |offset: i64, ts: i64| {
+            serde_json::json!({
+                "topic": "t", "partition": 0, "offset": offset, "timestamp": ts,
+                "timestampType": "CREATE_TIME", "key": null,
+                "value": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, format!("{{\"n\":{offset}}}")),
+                "headers": []
+            })
+        };
+        let event: crate::kafka::KafkaEvent = serde_json::from_value(serde_json::json!({
+            "eventSource": "aws:kafka",
+            "records": {"t-0": [record(1, 1_800_000_000_500), record(2, 1_800_000_000_100), record(3, 1_800_000_000_900)]}
+        }))
+        .unwrap();
+        let (files, summary) =
+            crate::stage::plan(&config, &event, &crate::registry::SchemaCache::default()).unwrap();
+        assert_eq!(summary.oldest_timestamp_ms, Some(1_800_000_000_100));
+        let store = MemoryStore::default();
+        let f = &files[0];
+        store
+            .put("b", &f.key, f.body.clone(), f.content_type)
+            .await
+            .unwrap();
+        let footer = read(&store, "b", &f.key).await.unwrap();
+        assert_eq!(footer.oldest_kafka_timestamp_ms, Some(1_800_000_000_100));
+    }
 
     #[test]
     fn column_types_round_trip_through_arrow() {

@@ -7,17 +7,18 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use tracing::{error, info, warn};
+use tracing::{Instrument, error, info, info_span, warn};
 
 use super::footer::{self, Footer, FooterError};
 use super::notifications::Announced;
 use crate::config::{AppendStrategy, LoadConfig};
+use crate::metrics;
 use crate::plan::{self, PlanError, StagedFile, TableRef};
 use crate::route::{TableMode, TableName};
 use crate::staging;
 use crate::store::{ObjectStore, StoreError};
 use crate::value::Field;
-use crate::warehouse::{Idempotency, StatementExecutor, WarehouseError};
+use crate::warehouse::{Idempotency, StatementExecutor, StatementResult, WarehouseError};
 
 /// Why one table's files did not load. The table's messages are reported as failures and
 /// retried by SQS (then dead-lettered, and re-driven by the maintain function).
@@ -49,6 +50,70 @@ pub struct TableOutcome {
     /// skipped, their messages failed; maintain's re-drive moves them to the errors prefix.
     pub unloadable: Vec<Unloadable>,
     pub error: Option<String>,
+    /// Rows the load statement(s) reported changing.
+    pub rows: RowCounts,
+    /// Time spent in this table's statements (DESCRIBE, DDL, the load), retries included.
+    pub statement_ms: u64,
+    /// The oldest Kafka timestamp among the table's files read in this invocation (ms since
+    /// the epoch, from the footers' statistics).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oldest_kafka_timestamp_ms: Option<i64>,
+    /// When the load statement(s) succeeded (ms since the epoch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub committed_at_ms: Option<i64>,
+}
+
+impl TableOutcome {
+    /// Files loaded by this invocation (not already loaded earlier, not unloadable).
+    pub fn files_loaded(&self) -> usize {
+        if self.error.is_some() {
+            return 0;
+        }
+        self.files
+            .saturating_sub(self.already_loaded)
+            .saturating_sub(self.unloadable.len())
+    }
+
+    /// Commit time minus the oldest Kafka timestamp of the files loaded.
+    pub fn commit_lag_ms(&self) -> Option<u64> {
+        metrics::lag_ms(self.committed_at_ms, self.oldest_kafka_timestamp_ms)
+    }
+}
+
+/// The row counts of DML statements, as Databricks reports them (`num_affected_rows`,
+/// `num_inserted_rows`, `num_updated_rows`, `num_deleted_rows`). A count the warehouse did
+/// not report stays `None`: nothing is inferred.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct RowCounts {
+    pub affected: Option<u64>,
+    pub inserted: Option<u64>,
+    pub updated: Option<u64>,
+    pub deleted: Option<u64>,
+}
+
+impl RowCounts {
+    /// The counts in a statement's result (its first row).
+    pub fn of_result(result: &StatementResult) -> RowCounts {
+        let get = |column: &str| result.value(0, column)?.trim().parse::<u64>().ok();
+        RowCounts {
+            affected: get("num_affected_rows"),
+            inserted: get("num_inserted_rows"),
+            updated: get("num_updated_rows"),
+            deleted: get("num_deleted_rows"),
+        }
+    }
+
+    /// Adds `other`: each count is the sum of the known values, `None` when neither knew it.
+    pub fn add(&mut self, other: RowCounts) {
+        let sum = |a: Option<u64>, b: Option<u64>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.saturating_add(b)),
+            (a, b) => a.or(b),
+        };
+        self.affected = sum(self.affected, other.affected);
+        self.inserted = sum(self.inserted, other.inserted);
+        self.updated = sum(self.updated, other.updated);
+        self.deleted = sum(self.deleted, other.deleted);
+    }
 }
 
 /// A staged file that can never load.
@@ -67,6 +132,9 @@ pub struct LoadReport {
     /// Announced objects that are not staged files of this deployment (other bucket, outside
     /// the staging prefix, not Parquet): never loaded.
     pub refused: Vec<String>,
+    /// Requests the warehouse client tried again (statements re-submitted, polls and result
+    /// fetches retried).
+    pub retries: u64,
 }
 
 /// The load function's logic and its clients, built once per cold start.
@@ -93,8 +161,18 @@ impl<S: ObjectStore, E: StatementExecutor> Loader<S, E> {
         }
     }
 
-    /// Loads every announced staged file, grouped by table.
+    /// Loads every announced staged file, grouped by table. Logs within one `load` span for
+    /// the invocation and one `load_table` span per table.
     pub async fn load(&self, announced: Vec<Announced>, deadline: Instant) -> LoadReport {
+        let span = info_span!("load", announced = announced.len());
+        let (mut report, retries) = metrics::count_retries(self.load_all(announced, deadline))
+            .instrument(span)
+            .await;
+        report.retries = retries;
+        report
+    }
+
+    async fn load_all(&self, announced: Vec<Announced>, deadline: Instant) -> LoadReport {
         let mut report = LoadReport::default();
         let mut tables: BTreeMap<TableName, Vec<PendingFile>> = BTreeMap::new();
         for a in announced {
@@ -126,51 +204,71 @@ impl<S: ObjectStore, E: StatementExecutor> Loader<S, E> {
             }
         }
         for (table, files) in tables {
-            let started = Instant::now();
-            let mut outcome = TableOutcome {
-                table: table.to_string(),
-                files: files.len(),
-                already_loaded: 0,
-                statements: 0,
-                unloadable: Vec::new(),
-                error: None,
-            };
-            let result = self
-                .load_table(&table, &files, deadline, &mut outcome)
+            let span = info_span!("load_table", table = %table, files = files.len());
+            let outcome = self
+                .load_one(&table, &files, deadline, &mut report.failed_messages)
+                .instrument(span)
                 .await;
-            for bad in &outcome.unloadable {
-                error!(table = %table, s3_key = %bad.key, reason = %bad.reason, "staged file cannot be loaded; maintain's re-drive moves it to the errors prefix");
-                let messages = files.iter().filter(|f| f.key == bad.key);
-                for m in messages.flat_map(|f| &f.messages) {
-                    if !report.failed_messages.contains(m) {
-                        report.failed_messages.push(m.clone());
-                    }
+            report.tables.push(outcome);
+        }
+        report
+    }
+
+    /// Loads one table's files; the messages of files that did not load go to `failed`.
+    async fn load_one(
+        &self,
+        table: &TableName,
+        files: &[PendingFile],
+        deadline: Instant,
+        failed: &mut Vec<String>,
+    ) -> TableOutcome {
+        let started = Instant::now();
+        let mut outcome = TableOutcome {
+            table: table.to_string(),
+            files: files.len(),
+            already_loaded: 0,
+            statements: 0,
+            unloadable: Vec::new(),
+            error: None,
+            rows: RowCounts::default(),
+            statement_ms: 0,
+            oldest_kafka_timestamp_ms: None,
+            committed_at_ms: None,
+        };
+        let result = self.load_table(table, files, deadline, &mut outcome).await;
+        for bad in &outcome.unloadable {
+            error!(s3_key = %bad.key, reason = %bad.reason, "staged file cannot be loaded; maintain's re-drive moves it to the errors prefix");
+            let messages = files.iter().filter(|f| f.key == bad.key);
+            for m in messages.flat_map(|f| &f.messages) {
+                if !failed.contains(m) {
+                    failed.push(m.clone());
                 }
             }
-            match result {
-                Ok(()) => info!(
-                    table = %table,
-                    files = outcome.files,
-                    already_loaded = outcome.already_loaded,
-                    statements = outcome.statements,
-                    duration_ms = started.elapsed().as_millis() as u64,
-                    "table loaded"
-                ),
-                Err(e) => {
-                    warn!(table = %table, error = %e, "table not loaded; its messages will be retried");
-                    outcome.error = Some(e.to_string());
-                    for f in &files {
-                        for m in &f.messages {
-                            if !report.failed_messages.contains(m) {
-                                report.failed_messages.push(m.clone());
-                            }
+        }
+        match result {
+            Ok(()) => info!(
+                already_loaded = outcome.already_loaded,
+                statements = outcome.statements,
+                rows_inserted = outcome.rows.inserted,
+                rows_updated = outcome.rows.updated,
+                rows_deleted = outcome.rows.deleted,
+                commit_lag_ms = outcome.commit_lag_ms(),
+                duration_ms = started.elapsed().as_millis() as u64,
+                "table loaded"
+            ),
+            Err(e) => {
+                warn!(error = %e, "table not loaded; its messages will be retried");
+                outcome.error = Some(e.to_string());
+                for f in files {
+                    for m in &f.messages {
+                        if !failed.contains(m) {
+                            failed.push(m.clone());
                         }
                     }
                 }
             }
-            report.tables.push(outcome);
         }
-        report
+        outcome
     }
 
     async fn load_table(
@@ -201,6 +299,10 @@ impl<S: ObjectStore, E: StatementExecutor> Loader<S, E> {
         if files.is_empty() {
             return Ok(());
         }
+        outcome.oldest_kafka_timestamp_ms = files
+            .iter()
+            .filter_map(|(_, f)| f.oldest_kafka_timestamp_ms)
+            .min();
 
         // 2. Mode and key: the table's settings, else what stage wrote into the files.
         let settings = self.config.tables.get(table);
@@ -254,6 +356,7 @@ impl<S: ObjectStore, E: StatementExecutor> Loader<S, E> {
                 .await
             {
                 Ok(schema) => {
+                    outcome.committed_at_ms = Some(chrono::Utc::now().timestamp_millis());
                     self.remember_schema(table, schema);
                     break;
                 }
@@ -353,8 +456,10 @@ impl<S: ObjectStore, E: StatementExecutor> Loader<S, E> {
             },
         };
         for sql in &statements {
-            self.run(&name, sql, Idempotency::Safe, deadline, outcome)
+            let result = self
+                .run(&name, sql, Idempotency::Safe, deadline, outcome)
                 .await?;
+            outcome.rows.add(RowCounts::of_result(&result));
         }
         Ok(schema)
     }
@@ -394,15 +499,21 @@ impl<S: ObjectStore, E: StatementExecutor> Loader<S, E> {
         idempotency: Idempotency,
         deadline: Instant,
         outcome: &mut TableOutcome,
-    ) -> Result<crate::warehouse::StatementResult, LoadError> {
+    ) -> Result<StatementResult, LoadError> {
         outcome.statements += 1;
-        self.warehouse
+        let started = Instant::now();
+        let result = self
+            .warehouse
             .execute(sql, &[], idempotency, deadline)
             .await
             .map_err(|source| LoadError::Warehouse {
                 table: table.to_string(),
                 source,
-            })
+            });
+        outcome.statement_ms = outcome
+            .statement_ms
+            .saturating_add(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
+        result
     }
 
     /// The table's columns, or `None` when it does not exist.
@@ -449,9 +560,7 @@ impl<S: ObjectStore, E: StatementExecutor> Loader<S, E> {
 }
 
 /// The columns of a `DESCRIBE TABLE` result (up to the first blank or `#` row).
-pub fn fields_of_describe(
-    result: &crate::warehouse::StatementResult,
-) -> Result<Vec<Field>, String> {
+pub fn fields_of_describe(result: &StatementResult) -> Result<Vec<Field>, String> {
     let mut fields = Vec::new();
     for row in &result.rows {
         let column = row.first().cloned().flatten().unwrap_or_default();

@@ -16,7 +16,7 @@
 use std::time::Instant;
 
 use bytes::Bytes;
-use tracing::{info, warn};
+use tracing::{Instrument, info, info_span, warn};
 
 use super::{Clock, MaintainError, Maintainer, single_i64};
 use crate::config::BackfillSettings;
@@ -84,7 +84,13 @@ impl<S: ObjectStore, E: StatementExecutor, C: Clock> Maintainer<S, E, C> {
                 rows_inserted: None,
                 error: None,
             };
-            if let Err(e) = self.backfill_table(settings, deadline, &mut outcome).await {
+            let span =
+                info_span!("backfill_table", table = %settings.table, source = %settings.source);
+            if let Err(e) = self
+                .backfill_table(settings, deadline, &mut outcome)
+                .instrument(span)
+                .await
+            {
                 warn!(table = %settings.table, source = %settings.source, error = %e, "backfill not done");
                 outcome.error = Some(e.to_string());
             }

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Instant;
 
 use serde_json::Value as Json;
-use tracing::{info, warn};
+use tracing::{Instrument, info, info_span, warn};
 
 use crate::config::MaintainConfig;
 use crate::load::loader::Loader;
@@ -237,50 +237,61 @@ impl<S: ObjectStore, E: StatementExecutor, C: Clock> Maintainer<S, E, C> {
                 continue;
             }
             let started = Instant::now();
-            match job {
-                Job::Redrive => match self.redrive(deadline).await {
-                    Ok(r) => {
-                        report.errors.extend(r.failed_tables.iter().cloned());
-                        report.redrive = Some(r);
-                    }
-                    Err(e) => report.errors.push(format!("redrive: {e}")),
-                },
-                Job::Purge => match self.purge().await {
-                    Ok(r) => report.purge = Some(r),
-                    Err(e) => report.errors.push(format!("purge: {e}")),
-                },
-                Job::Tombstones => {
-                    let outcomes = self.tombstones(deadline).await;
-                    report.errors.extend(
-                        outcomes
-                            .iter()
-                            .filter_map(|o| o.error.as_ref().map(|e| format!("tombstones: {e}"))),
-                    );
-                    report.tombstones = Some(outcomes);
-                }
-                Job::Backfill => {
-                    let outcomes = self.backfill(deadline).await;
-                    report.errors.extend(
-                        outcomes
-                            .iter()
-                            .filter_map(|o| o.error.as_ref().map(|e| format!("backfill: {e}"))),
-                    );
-                    report.backfill = Some(outcomes);
-                }
-                Job::Optimize => {
-                    let (done, errors) = self.optimize(deadline).await;
-                    report.optimized = Some(done);
-                    report.errors.extend(errors);
-                }
-                Job::Check => continue,
+            let span = info_span!("maintain_job", job = job.name());
+            self.run_job(job, deadline, &mut report)
+                .instrument(span.clone())
+                .await;
+            if job == Job::Check {
+                continue;
             }
-            info!(
-                job = job.name(),
-                duration_ms = started.elapsed().as_millis() as u64,
-                "job finished"
-            );
+            span.in_scope(|| {
+                info!(
+                    duration_ms = started.elapsed().as_millis() as u64,
+                    "job finished"
+                )
+            });
         }
         report
+    }
+
+    async fn run_job(&self, job: Job, deadline: Instant, report: &mut MaintainReport) {
+        match job {
+            Job::Redrive => match self.redrive(deadline).await {
+                Ok(r) => {
+                    report.errors.extend(r.failed_tables.iter().cloned());
+                    report.redrive = Some(r);
+                }
+                Err(e) => report.errors.push(format!("redrive: {e}")),
+            },
+            Job::Purge => match self.purge().await {
+                Ok(r) => report.purge = Some(r),
+                Err(e) => report.errors.push(format!("purge: {e}")),
+            },
+            Job::Tombstones => {
+                let outcomes = self.tombstones(deadline).await;
+                report.errors.extend(
+                    outcomes
+                        .iter()
+                        .filter_map(|o| o.error.as_ref().map(|e| format!("tombstones: {e}"))),
+                );
+                report.tombstones = Some(outcomes);
+            }
+            Job::Backfill => {
+                let outcomes = self.backfill(deadline).await;
+                report.errors.extend(
+                    outcomes
+                        .iter()
+                        .filter_map(|o| o.error.as_ref().map(|e| format!("backfill: {e}"))),
+                );
+                report.backfill = Some(outcomes);
+            }
+            Job::Optimize => {
+                let (done, errors) = self.optimize(deadline).await;
+                report.optimized = Some(done);
+                report.errors.extend(errors);
+            }
+            Job::Check => {}
+        }
     }
 
     /// `OPTIMIZE` of every configured table that exists.
@@ -413,6 +424,29 @@ mod tests {
         assert!(Job::from_input(&json!({"job": 3})).is_err());
         assert!(Job::from_input(&json!({"jobs": "purge"})).is_err());
         assert!(Job::from_input(&json!([1])).is_err());
+    }
+
+    #[test]
+    fn sample_events_select_their_jobs() {
+        let events = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events");
+        let read = |name: &str| -> Json {
+            serde_json::from_str(&std::fs::read_to_string(events.join(name)).unwrap()).unwrap()
+        };
+        assert_eq!(
+            Job::from_input(&read("schedule.json")).unwrap(),
+            Job::REGULAR.to_vec()
+        );
+        for job in [
+            Job::Purge,
+            Job::Redrive,
+            Job::Tombstones,
+            Job::Backfill,
+            Job::Optimize,
+            Job::Check,
+        ] {
+            let name = format!("maintain-{}.json", job.name());
+            assert_eq!(Job::from_input(&read(&name)).unwrap(), vec![job], "{name}");
+        }
     }
 
     #[test]

@@ -4,12 +4,13 @@
 //! default `DELTASINK_TOMBSTONE_RETENTION_HOURS`, measured on `_cdc_ts`), it is physically
 //! removed. The window must exceed the longest possible delivery delay of a change.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use tracing::{info, warn};
+use tracing::{Instrument, info, info_span, warn};
 
 use super::{Clock, MaintainError, Maintainer, is_table_missing, single_i64, timestamp_param};
 use crate::plan;
+use crate::route::TableName;
 use crate::store::ObjectStore;
 use crate::warehouse::StatementExecutor;
 
@@ -29,55 +30,69 @@ impl<S: ObjectStore, E: StatementExecutor, C: Clock> Maintainer<S, E, C> {
     pub async fn tombstones(&self, deadline: Instant) -> Vec<TombstoneOutcome> {
         let mut outcomes = Vec::new();
         for (table, retention) in &self.config.hard_delete {
-            let cutoff_ms = self.clock.now_ms() - retention.as_millis() as i64;
-            let target = self.table_ref(table);
-            let mut outcome = TombstoneOutcome {
-                table: table.to_string(),
-                cutoff_ms,
-                deleted: None,
-                table_missing: false,
-                error: None,
-            };
-            let result = match plan::hard_delete_tombstones(&target, "cutoff") {
-                Ok(sql) => {
-                    self.execute(
-                        &target,
-                        &sql,
-                        &[timestamp_param("cutoff", cutoff_ms)],
-                        deadline,
-                    )
-                    .await
-                }
-                Err(e) => Err(MaintainError::Table {
-                    table: target.sql(),
-                    detail: e.to_string(),
-                }),
-            };
-            match result {
-                Ok(r) => {
-                    // Databricks answers `num_affected_rows`; other engines a single count.
-                    let column = r.column_index("num_affected_rows").unwrap_or(0);
-                    outcome.deleted = r
-                        .rows
-                        .first()
-                        .and_then(|row| row.get(column).cloned().flatten())
-                        .and_then(|v| v.trim().parse().ok());
-                    if outcome.deleted.is_none() {
-                        outcome.deleted = single_i64(&r).ok().flatten();
-                    }
-                    info!(table = %table, cutoff = %crate::value::format_timestamp(cutoff_ms * 1000), deleted = ?outcome.deleted, "tombstones removed");
-                }
-                Err(MaintainError::Warehouse { source, .. }) if is_table_missing(&source) => {
-                    outcome.table_missing = true;
-                    info!(table = %table, "tombstones: the table does not exist yet");
-                }
-                Err(e) => {
-                    warn!(table = %table, error = %e, "tombstones not removed");
-                    outcome.error = Some(e.to_string());
-                }
-            }
-            outcomes.push(outcome);
+            let span = info_span!("tombstones_table", table = %table);
+            outcomes.push(
+                self.tombstones_table(table, *retention, deadline)
+                    .instrument(span)
+                    .await,
+            );
         }
         outcomes
+    }
+
+    async fn tombstones_table(
+        &self,
+        table: &TableName,
+        retention: Duration,
+        deadline: Instant,
+    ) -> TombstoneOutcome {
+        let cutoff_ms = self.clock.now_ms() - retention.as_millis() as i64;
+        let target = self.table_ref(table);
+        let mut outcome = TombstoneOutcome {
+            table: table.to_string(),
+            cutoff_ms,
+            deleted: None,
+            table_missing: false,
+            error: None,
+        };
+        let result = match plan::hard_delete_tombstones(&target, "cutoff") {
+            Ok(sql) => {
+                self.execute(
+                    &target,
+                    &sql,
+                    &[timestamp_param("cutoff", cutoff_ms)],
+                    deadline,
+                )
+                .await
+            }
+            Err(e) => Err(MaintainError::Table {
+                table: target.sql(),
+                detail: e.to_string(),
+            }),
+        };
+        match result {
+            Ok(r) => {
+                // Databricks answers `num_affected_rows`; other engines a single count.
+                let column = r.column_index("num_affected_rows").unwrap_or(0);
+                outcome.deleted = r
+                    .rows
+                    .first()
+                    .and_then(|row| row.get(column).cloned().flatten())
+                    .and_then(|v| v.trim().parse().ok());
+                if outcome.deleted.is_none() {
+                    outcome.deleted = single_i64(&r).ok().flatten();
+                }
+                info!(table = %table, cutoff = %crate::value::format_timestamp(cutoff_ms * 1000), deleted = ?outcome.deleted, "tombstones removed");
+            }
+            Err(MaintainError::Warehouse { source, .. }) if is_table_missing(&source) => {
+                outcome.table_missing = true;
+                info!(table = %table, "tombstones: the table does not exist yet");
+            }
+            Err(e) => {
+                warn!(table = %table, error = %e, "tombstones not removed");
+                outcome.error = Some(e.to_string());
+            }
+        }
+        outcome
     }
 }

@@ -62,6 +62,30 @@ impl DedupColumn {
     }
 }
 
+/// A dedup value of a row of relation `alias`, all of them quoted identifiers or parameters.
+enum DedupExpr {
+    /// `alias.column`
+    Column(String),
+    /// `CAST(alias.column.field… AS STRING)`
+    StructField(String, String),
+    /// `get_json_object(alias.column, :param)`
+    JsonPath(String, String),
+}
+
+impl DedupExpr {
+    fn sql(&self, alias: &str) -> String {
+        match self {
+            DedupExpr::Column(column) => format!("{alias}.{column}"),
+            DedupExpr::StructField(column, fields) => {
+                format!("CAST({alias}.{column}{fields} AS STRING)")
+            }
+            DedupExpr::JsonPath(column, param) => {
+                format!("get_json_object({alias}.{column}, :{param})")
+            }
+        }
+    }
+}
+
 /// A statement with its named parameters.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParamStatement {
@@ -155,7 +179,7 @@ pub fn backfill_merge(
         dedup
     };
     let mut params = vec![Param::new("backfill_source", Some(RECORD_SOURCE_BACKFILL))];
-    let mut dedup_exprs: Vec<Box<dyn Fn(&str) -> String>> = Vec::new();
+    let mut dedup_exprs: Vec<DedupExpr> = Vec::new();
     for (i, d) in dedup.iter().enumerate() {
         let ty = find(target_fields, &d.column).ok_or_else(|| PlanError::MissingColumn {
             table: target.sql(),
@@ -163,31 +187,27 @@ pub fn backfill_merge(
             why: "named in backfill_dedup_columns",
         })?;
         let column = quote_ident(&d.column);
-        if d.path.is_empty() {
-            dedup_exprs.push(Box::new(move |alias| format!("{alias}.{column}")));
+        dedup_exprs.push(if d.path.is_empty() {
+            DedupExpr::Column(column)
         } else if matches!(ty, ColumnType::Struct(_)) {
-            let fields: String = d
+            let fields = d
                 .path
                 .iter()
                 .map(|p| format!(".{}", quote_ident(p)))
                 .collect();
-            dedup_exprs.push(Box::new(move |alias| {
-                format!("CAST({alias}.{column}{fields} AS STRING)")
-            }));
+            DedupExpr::StructField(column, fields)
         } else {
             let param = format!("dedup_path_{i}");
             params.push(Param::new(&param, Some(format!("$.{}", d.path.join(".")))));
-            dedup_exprs.push(Box::new(move |alias| {
-                format!("get_json_object({alias}.{column}, :{param})")
-            }));
-        }
+            DedupExpr::JsonPath(column, param)
+        });
     }
 
     let columns: Vec<String> = target_fields.iter().map(|f| quote_ident(&f.name)).collect();
-    let partition: Vec<String> = dedup_exprs.iter().map(|e| e("p")).collect();
+    let partition: Vec<String> = dedup_exprs.iter().map(|e| e.sql("p")).collect();
     let on: Vec<String> = dedup_exprs
         .iter()
-        .map(|e| format!("{} <=> {}", e("t"), e("s")))
+        .map(|e| format!("{} <=> {}", e.sql("t"), e.sql("s")))
         .collect();
     let rn = quote_ident(super::ROW_NUMBER_COLUMN);
     let sql = format!(

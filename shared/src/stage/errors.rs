@@ -90,6 +90,12 @@ pub(crate) fn error_files(config: &StageConfig, errors: &[ErrorRecord<'_>]) -> V
                 content_type: "application/x-ndjson",
                 rows: records.len(),
                 table: None,
+                at: super::FileCoordinates {
+                    topic: topic.to_string(),
+                    partition,
+                    first_offset: first,
+                    last_offset: last,
+                },
             }
         })
         .collect()

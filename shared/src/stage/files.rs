@@ -18,6 +18,17 @@ pub struct PlannedFile {
     pub content_type: &'static str,
     pub rows: usize,
     pub table: Option<TableName>,
+    /// Where the file's records come from (for logs).
+    pub at: FileCoordinates,
+}
+
+/// The topic-partition and offset range of a file's records.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileCoordinates {
+    pub topic: String,
+    pub partition: i32,
+    pub first_offset: i64,
+    pub last_offset: i64,
 }
 
 /// Encodes every table of a decoded batch into staged files, and the errors into error
@@ -32,6 +43,7 @@ pub fn encode_batch(
         input_bytes: decoded.input_bytes,
         tombstones_skipped: decoded.tombstones_skipped,
         records_to_errors: decoded.errors.len(),
+        oldest_timestamp_ms: decoded.oldest_timestamp_ms,
         ..StageSummary::default()
     };
     for table in decoded.tables {
@@ -106,6 +118,12 @@ fn encode_table(
             content_type: "application/vnd.apache.parquet",
             rows: rows.len(),
             table: Some(table.table.clone()),
+            at: FileCoordinates {
+                topic: topic_name.to_string(),
+                partition,
+                first_offset: facts.first_offset,
+                last_offset: facts.last_offset,
+            },
         });
         start = end;
     }

@@ -9,13 +9,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
-use tracing::{info, warn};
+use tracing::{Instrument, info, info_span, warn};
 
 mod errors;
 mod files;
 
 pub use errors::ErrorRecord;
-pub use files::{PlannedFile, encode_batch};
+pub use files::{FileCoordinates, PlannedFile, encode_batch};
 
 use crate::config::{Envelope, StageConfig, TopicFormat};
 use crate::decode::debezium::{self, Op};
@@ -55,6 +55,13 @@ pub struct StageSummary {
     /// preceding `d` event already carries.
     pub tombstones_skipped: usize,
     pub keys: Vec<String>,
+    /// The oldest Kafka timestamp of the batch (ms since the epoch; records without a
+    /// timestamp are not counted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oldest_timestamp_ms: Option<i64>,
+    /// When every file of the batch was written (ms since the epoch); `None` from [`plan`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub staged_at_ms: Option<i64>,
 }
 
 /// Avro schema ids referenced by the event's Avro keys and values, for prefetching.
@@ -86,6 +93,8 @@ pub struct DecodedBatch<'a> {
     pub tombstones_skipped: usize,
     pub records: usize,
     pub input_bytes: usize,
+    /// The oldest Kafka timestamp among the records (ms; `None` when none has one).
+    pub oldest_timestamp_ms: Option<i64>,
 }
 
 /// Decodes and routes every record of the event (pure; Avro schemas come from `schemas`).
@@ -109,6 +118,7 @@ pub fn decode_batch<'a>(
     let mut tombstones_skipped = 0;
     let mut records = 0;
     let mut input_bytes = 0;
+    let mut oldest_timestamp_ms: Option<i64> = None;
     let mut key_buf = Vec::new();
     let mut value_buf = Vec::new();
     for part in parts {
@@ -128,6 +138,12 @@ pub fn decode_batch<'a>(
         });
         for record in &part.records {
             records += 1;
+            // Kafka sends -1 for a record without a timestamp.
+            if record.timestamp_ms > 0 {
+                oldest_timestamp_ms = Some(
+                    oldest_timestamp_ms.map_or(record.timestamp_ms, |t| t.min(record.timestamp_ms)),
+                );
+            }
             let at = Coordinates {
                 topic: topic_index,
                 partition: record.partition,
@@ -173,6 +189,7 @@ pub fn decode_batch<'a>(
         tombstones_skipped,
         records,
         input_bytes,
+        oldest_timestamp_ms,
     }
 }
 
@@ -475,9 +492,18 @@ impl<S: ObjectStore, R: SchemaSource> Stager<S, R> {
 
     /// Stages one event: fetch Avro schemas, decode, encode, upload. Returns only after every
     /// file is written; any infrastructure failure fails the invocation (a retry rewrites the
-    /// same keys).
+    /// same keys). Logs within one `stage` span for the batch and one `stage_file` span per
+    /// file written.
     pub async fn stage(&self, event: &KafkaEvent) -> Result<StageSummary, StageError> {
         let parts = kafka::partitions(event)?;
+        let span = batch_span(&parts);
+        self.stage_parts(parts).instrument(span).await
+    }
+
+    async fn stage_parts(
+        &self,
+        parts: Vec<PartitionRecords<'_>>,
+    ) -> Result<StageSummary, StageError> {
         let mut schemas = SchemaCache::default();
         let ids = avro_schema_ids(&self.config, &parts);
         if !ids.is_empty() {
@@ -490,16 +516,38 @@ impl<S: ObjectStore, R: SchemaSource> Stager<S, R> {
         }
         let decoded = decode_batch(&self.config, &parts, &schemas);
         drop(parts);
-        let (files, summary) = encode_batch(&self.config, decoded)?;
+        let (files, mut summary) = encode_batch(&self.config, decoded)?;
         let bucket = self.config.bucket.as_str();
-        futures::stream::iter(files.into_iter().map(|f| async move {
-            self.store.put(bucket, &f.key, f.body, f.content_type).await?;
-            info!(s3_key = %f.key, rows = f.rows, table = %f.table.as_ref().map(|t| t.to_string()).unwrap_or_default(), "staged");
-            Ok::<(), StoreError>(())
+        futures::stream::iter(files.into_iter().map(|f| {
+            let at = &f.at;
+            let span = info_span!(
+                "stage_file",
+                table = tracing::field::Empty,
+                topic = %at.topic,
+                partition = at.partition,
+                offsets = %format_args!("{}-{}", at.first_offset, at.last_offset),
+                s3_key = %f.key,
+                rows = f.rows,
+            );
+            if let Some(table) = &f.table {
+                span.record("table", tracing::field::display(table));
+            }
+            async move {
+                self.store
+                    .put(bucket, &f.key, f.body, f.content_type)
+                    .await?;
+                match f.table {
+                    Some(_) => info!("staged"),
+                    None => info!("error records written"),
+                }
+                Ok::<(), StoreError>(())
+            }
+            .instrument(span)
         }))
         .buffer_unordered(self.config.max_concurrent_uploads)
         .try_collect::<Vec<()>>()
         .await?;
+        summary.staged_at_ms = Some(chrono::Utc::now().timestamp_millis());
         if summary.records_to_errors > 0 {
             warn!(
                 records_to_errors = summary.records_to_errors,
@@ -508,6 +556,35 @@ impl<S: ObjectStore, R: SchemaSource> Stager<S, R> {
         }
         Ok(summary)
     }
+}
+
+/// The span of one batch: its size, and its coordinates when it holds one topic-partition
+/// (an MSK batch often does).
+fn batch_span(parts: &[PartitionRecords<'_>]) -> tracing::Span {
+    let records: usize = parts.iter().map(|p| p.records.len()).sum();
+    let span = info_span!(
+        "stage",
+        records,
+        partitions = parts.len(),
+        topic = tracing::field::Empty,
+        partition = tracing::field::Empty,
+        offsets = tracing::field::Empty,
+    );
+    if let [part] = parts {
+        span.record("topic", part.topic);
+        span.record("partition", part.partition);
+        if let (Some(first), Some(last)) = (part.records.first(), part.records.last()) {
+            span.record(
+                "offsets",
+                tracing::field::display(format_args!("{}-{}", first.offset, last.offset)),
+            );
+        }
+    } else if let Some(first) = parts.first()
+        && parts.iter().all(|p| p.topic == first.topic)
+    {
+        span.record("topic", first.topic);
+    }
+    span
 }
 
 #[cfg(test)]

@@ -226,6 +226,7 @@ impl WarehouseClient {
                 error = %error.summary(),
                 "statement will be submitted again"
             );
+            crate::metrics::note_retry();
             tokio::time::sleep(delay).await;
         }
     }
@@ -499,6 +500,7 @@ impl WarehouseClient {
                 error = %error.summary(),
                 "request will be retried"
             );
+            crate::metrics::note_retry();
             tokio::time::sleep(delay).await;
         }
     }
@@ -602,5 +604,76 @@ impl StatementExecutor for WarehouseClient {
         deadline: Instant,
     ) -> impl Future<Output = Result<StatementResult, WarehouseError>> + Send {
         WarehouseClient::execute(self, sql, params, idempotency, deadline)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod retry_count_tests {
+    use serde_json::json;
+
+    use super::super::Credentials;
+    use super::super::test_server::{Canned, ScriptedServer};
+    use super::*;
+
+    const SUBMIT: &str = "/api/2.0/sql/statements";
+
+    fn options() -> ClientOptions {
+        ClientOptions {
+            retry: RetryPolicy {
+                base: Duration::from_millis(5),
+                cap: Duration::from_millis(20),
+                max_attempts: 4,
+            },
+            poll_initial: Duration::from_millis(5),
+            poll_max: Duration::from_millis(20),
+            cancel_margin: Duration::from_millis(200),
+            ..ClientOptions::default()
+        }
+    }
+
+    fn state(id: &str, state: &str) -> Canned {
+        Canned::json(
+            200,
+            json!({"statement_id": id, "status": {"state": state},
+                   "manifest": {"format": "JSON_ARRAY", "schema": {"column_count": 0, "columns": []},
+                                "total_chunk_count": 0, "total_row_count": 0}}),
+        )
+    }
+
+    #[tokio::test]
+    async fn metrics_count_resubmissions_and_retried_polls() {
+        let server = ScriptedServer::start().await.unwrap();
+        // One re-submission (503 on submit), then one retried poll (503 on the poll).
+        server.on("POST", SUBMIT, Canned::text(503, "starting"));
+        server.on("POST", SUBMIT, state("s1", "RUNNING"));
+        server.on("GET", &format!("{SUBMIT}/s1"), Canned::text(503, "busy"));
+        server.on("GET", &format!("{SUBMIT}/s1"), state("s1", "SUCCEEDED"));
+        let settings =
+            ConnectionSettings::from_http_path(&server.base_url(), "/sql/1.0/warehouses/wh1")
+                .unwrap();
+        let client =
+            WarehouseClient::new(settings, Credentials::token("dapi-x").unwrap(), options())
+                .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let (result, retries) = crate::metrics::count_retries(client.execute(
+            "SELECT 1",
+            &[],
+            Idempotency::Safe,
+            deadline,
+        ))
+        .await;
+        assert_eq!(result.unwrap().statement_id, "s1");
+        assert_eq!(retries, 2);
+        // Without a counting scope the client works the same and counts nothing.
+        server.on("POST", SUBMIT, state("s2", "SUCCEEDED"));
+        let (_, retries) = crate::metrics::count_retries(async {}).await;
+        assert_eq!(retries, 0);
+        assert!(
+            client
+                .execute("SELECT 2", &[], Idempotency::Safe, deadline)
+                .await
+                .is_ok()
+        );
     }
 }
