@@ -3,7 +3,7 @@
 # the local SQL warehouse; run the functions under `cargo lambda watch` (the Lambda runtime
 # emulator); replay every sample MSK event through stage with `cargo lambda invoke`; list what
 # was staged; deliver the S3 notifications of the staged files to load as an SQS batch; print
-# the resulting Delta tables.
+# the resulting Delta tables; run maintain's deployment check and its scheduled jobs.
 #
 #   scripts/run-local.sh            # leaves the services running for you to explore
 #   scripts/run-local.sh --stop     # stops them at the end
@@ -33,7 +33,7 @@ PY
 port="${DELTASINK_LOCAL_LAMBDA_PORT:-9009}"
 mkdir -p .local
 echo "run-local: building the functions and starting cargo lambda watch on 127.0.0.1:$port" >&2
-cargo build -q -p stage -p load
+cargo build -q -p stage -p load -p maintain
 cargo lambda watch -q -A 127.0.0.1 -P "$port" --ignore-changes >.local/lambda-watch.log 2>&1 &
 watch_pid=$!
 trap 'kill $watch_pid 2>/dev/null || true; pkill -P $watch_pid 2>/dev/null || true' EXIT
@@ -83,6 +83,14 @@ for t in tables:
     print(f"  {t['table']:<24} {t['files']} files, {t['statements']} statements" + (f", ERROR {t['error']}" if t["error"] else ""))
 PY
 .venv/bin/python scripts/show_tables.py $(.venv/bin/python -c 'import json; print(" ".join("main." + t["table"] if t["table"].count(".") == 1 else "main.default." + t["table"] for t in json.load(open(".local/load-response.json"))["report"]["tables"]))')
+# maintain: the deployment check, then the regular schedule (re-drive finds nothing stranded:
+# every staged file was loaded and purged).
+for event in maintain-check schedule; do
+    printf 'run-local: maintain %-20s → ' "$event.json"
+    cargo lambda invoke maintain -A 127.0.0.1 -P "$port" --data-file "events/$event.json" \
+        | .venv/bin/python scripts/maintain_summary.py
+done
+
 if [[ "${1:-}" == "--stop" ]]; then
     scripts/services.sh stop
 else
