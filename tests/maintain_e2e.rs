@@ -607,3 +607,78 @@ async fn backfill_runs_anyway_after_the_deadline_and_survives_a_crash() -> Resul
     );
     Ok(())
 }
+
+// ---- optimize ---------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn optimize_compacts_configured_tables_and_skips_missing_ones() -> Result<()> {
+    let h = Harness::new("mopt").await?;
+    let tables = format!(
+        r#"{{"{s}.visits": {{"mode": "append"}}, "{s}.later": {{"mode": "append"}}}}"#,
+        s = h.schema
+    );
+    let settings = [("DELTASINK_TABLES", tables.as_str())];
+    let loader = h.loader(None, ClientOptions::default(), &settings)?;
+    // Four loads: four commits, four data files.
+    for batch in 0..4i64 {
+        let records: Vec<GenRecord> = (0..5)
+            .map(|i| {
+                let offset = batch * 5 + i;
+                record(
+                    "web.visits",
+                    0,
+                    offset,
+                    T0 + offset,
+                    None,
+                    json!({"n": offset}),
+                )
+            })
+            .collect();
+        let (_, keys) = h.stage(&msk_event(&records)?, &settings).await?;
+        let announced = keys.iter().map(|k| h.announce(k, "m")).collect();
+        check_loaded(&loader.load(announced, long_deadline()).await)?;
+    }
+    let detail = format!("DESCRIBE DETAIL {}", h.table("visits"));
+    let files = |rows: Vec<Vec<Option<String>>>, columns: &[(String, String)]| -> i64 {
+        let at = columns
+            .iter()
+            .position(|(n, _)| n == "numFiles")
+            .unwrap_or(usize::MAX);
+        rows.first()
+            .and_then(|r| r.get(at).cloned().flatten())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(-1)
+    };
+    let before = loader
+        .warehouse
+        .execute(&detail, &[], Idempotency::Safe, long_deadline())
+        .await?;
+    assert!(
+        files(before.rows, &before.columns) >= 4,
+        "one file per load"
+    );
+
+    let clock = ManualClock::at(now_ms());
+    let m = maintainer(&h, &settings, &clock, |c| c)?;
+    let report = m
+        .run(&[deltasink::maintain::Job::Optimize], long_deadline())
+        .await;
+    assert!(report.ok(), "{report:?}");
+    assert_eq!(
+        report.optimized,
+        Some(vec![format!("{}.visits", h.schema)]),
+        "the missing table is skipped"
+    );
+    let after = loader
+        .warehouse
+        .execute(&detail, &[], Idempotency::Safe, long_deadline())
+        .await?;
+    assert_eq!(
+        files(after.rows, &after.columns),
+        1,
+        "compacted into one file"
+    );
+    let count = format!("SELECT count(*) FROM {}", h.table("visits"));
+    assert_eq!(text(&query(&loader.warehouse, &count).await?), [["20"]]);
+    Ok(())
+}
