@@ -115,6 +115,20 @@ async fn query(
         .rows)
 }
 
+/// `COUNT(*)` of a table in the test's schema.
+async fn count_rows(
+    loader: &Loader<S3Store, WarehouseClient>,
+    env: &Env,
+    table: &str,
+) -> Result<Option<String>> {
+    let sql = format!(
+        "SELECT COUNT(*) AS n FROM `main`.`{}`.`{table}`",
+        env.schema
+    );
+    let rows = query(loader, &sql).await?;
+    Ok(rows.first().and_then(|r| r.first()).cloned().flatten())
+}
+
 fn assert_loaded(report: &LoadReport) {
     for t in &report.tables {
         assert!(t.error.is_none(), "{}: {:?}", t.table, t.error);
@@ -219,15 +233,10 @@ async fn steady_state_is_one_statement_per_table_and_retries_load_nothing_twice(
     let second = loader.load(announced, deadline()).await;
     assert_loaded(&second);
     assert_eq!(second.tables[0].statements, 1, "{second:?}");
-    let rows = query(
-        &loader,
-        &format!(
-            "SELECT COUNT(*) AS n FROM `main`.`{}`.`clickstream`",
-            env.schema
-        ),
-    )
-    .await?;
-    assert_eq!(rows[0][0].as_deref(), Some("30"));
+    assert_eq!(
+        count_rows(&loader, &env, "clickstream").await?.as_deref(),
+        Some("30")
+    );
     Ok(())
 }
 
@@ -301,15 +310,10 @@ async fn copy_into_strategy_loads_each_file_once() -> Result<()> {
     // The same files again: COPY INTO skips files it already loaded.
     let second = loader.load(announced, deadline()).await;
     assert_loaded(&second);
-    let rows = query(
-        &loader,
-        &format!(
-            "SELECT COUNT(*) AS n FROM `main`.`{}`.`clickstream`",
-            env.schema
-        ),
-    )
-    .await?;
-    assert_eq!(rows[0][0].as_deref(), Some("30"));
+    assert_eq!(
+        count_rows(&loader, &env, "clickstream").await?.as_deref(),
+        Some("30")
+    );
     Ok(())
 }
 
@@ -353,14 +357,9 @@ async fn an_unreadable_file_fails_only_its_own_message() -> Result<()> {
         .map(|o| o.key)
         .collect();
     assert_eq!(staged, [bad]);
-    let rows = query(
-        &loader,
-        &format!(
-            "SELECT COUNT(*) AS n FROM `main`.`{}`.`clickstream`",
-            env.schema
-        ),
-    )
-    .await?;
-    assert_eq!(rows[0][0].as_deref(), Some("30"));
+    assert_eq!(
+        count_rows(&loader, &env, "clickstream").await?.as_deref(),
+        Some("30")
+    );
     Ok(())
 }

@@ -5,7 +5,6 @@
 //! their spans (table, topic, partition, offsets, s3_key, statement_id).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result, ensure};
 use deltasink::config::MaintainConfig;
@@ -24,38 +23,20 @@ fn now_ms() -> i64 {
         .unwrap_or_default()
 }
 
-/// JSON log lines captured in memory.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if let Ok(mut b) = self.0.lock() {
-            b.extend_from_slice(buf);
-        }
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
+/// The captured log lines, each parsed as JSON.
+fn json_lines(logs: &LogCapture) -> Result<Vec<Json>> {
+    logs.text()
+        .lines()
+        .map(|l| serde_json::from_str(l).with_context(|| format!("not JSON: {l}")))
+        .collect()
 }
 
-impl Logs {
-    fn lines(&self) -> Result<Vec<Json>> {
-        let bytes = self.0.lock().map(|b| b.clone()).unwrap_or_default();
-        String::from_utf8(bytes)?
-            .lines()
-            .map(|l| serde_json::from_str(l).with_context(|| format!("not JSON: {l}")))
-            .collect()
-    }
-
-    fn with_message(&self, message: &str) -> Result<Vec<Json>> {
-        Ok(self
-            .lines()?
-            .into_iter()
-            .filter(|l| l["message"] == message)
-            .collect())
-    }
+/// The captured log lines whose message is `message`.
+fn with_message(logs: &LogCapture, message: &str) -> Result<Vec<Json>> {
+    Ok(json_lines(logs)?
+        .into_iter()
+        .filter(|l| l["message"] == message)
+        .collect())
 }
 
 /// The EMF line `emit` would print, parsed, with the checks every line must pass.
@@ -190,11 +171,10 @@ async fn metrics_match_what_stage_load_and_redrive_did() -> Result<()> {
     let oldest_in_batch = t - 90_000;
     let oldest_staged = t - 50_000;
 
-    let logs = Logs::default();
-    let writer = logs.clone();
+    let logs = LogCapture::new();
     let subscriber = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new("deltasink=info"))
-        .with_writer(move || writer.clone())
+        .with_writer(logs.clone())
         .fmt_fields(JsonFields::new())
         .event_format(JsonLines)
         .finish();
@@ -234,7 +214,7 @@ async fn metrics_match_what_stage_load_and_redrive_did() -> Result<()> {
     );
 
     // Every staged file's log line names its table, topic-partition, offsets and key.
-    let staged = logs.with_message("staged")?;
+    let staged = with_message(&logs, "staged")?;
     ensure!(staged.len() == 3, "{staged:?}");
     let line = staged
         .iter()
@@ -290,7 +270,7 @@ async fn metrics_match_what_stage_load_and_redrive_did() -> Result<()> {
     );
 
     // Log lines within a table's load carry the table; statements carry their id.
-    let loaded = logs.with_message("table loaded")?;
+    let loaded = with_message(&logs, "table loaded")?;
     ensure!(loaded.len() == 2, "{loaded:?}");
     for line in &loaded {
         ensure!(line["span"] == "load_table", "{line}");
@@ -301,8 +281,7 @@ async fn metrics_match_what_stage_load_and_redrive_did() -> Result<()> {
     }
     // Every statement the loader ran (the DESCRIBEs of the missing tables fail) logged its
     // id within its table's span. (The COUNT queries above ran outside the loader.)
-    let statements: Vec<Json> = logs
-        .lines()?
+    let statements: Vec<Json> = json_lines(&logs)?
         .into_iter()
         .filter(|l| {
             l["message"] == "statement succeeded" || l["message"] == "statement did not succeed"
@@ -379,7 +358,7 @@ async fn metrics_match_what_stage_load_and_redrive_did() -> Result<()> {
             == held + 2
     );
     let jobs: HashMap<String, usize> =
-        logs.with_message("job finished")?
+        with_message(&logs, "job finished")?
             .iter()
             .fold(HashMap::new(), |mut acc, l| {
                 *acc.entry(l["job"].as_str().unwrap_or_default().to_string())

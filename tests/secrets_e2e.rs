@@ -4,8 +4,7 @@
 //! real stage and load run (the registry password and the warehouse token from the secret).
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use aws_sdk_ssm::types::ParameterType;
@@ -217,31 +216,6 @@ async fn an_unreachable_service_fails_naming_the_secret() -> Result<()> {
     Ok(())
 }
 
-/// A `tracing` writer into a shared buffer.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if let Ok(mut b) = self.0.lock() {
-            b.extend_from_slice(buf);
-        }
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Capture {
-    fn text(&self) -> String {
-        self.0
-            .lock()
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default()
-    }
-}
-
 /// Every log line, at every level and from every crate (the SDK, reqwest, hyper included), of
 /// resolving the secret and of a real stage (Avro, through the registry with the password from
 /// the secret) and load (through the local warehouse with the token from the secret): no
@@ -250,12 +224,11 @@ impl Capture {
 /// The subscriber is this thread's default; the current-thread runtime runs every task here.
 #[tokio::test(flavor = "current_thread")]
 async fn no_secret_is_logged_while_resolving_staging_and_loading() -> Result<()> {
-    let capture = Capture::default();
-    let writer = capture.clone();
+    let capture = LogCapture::new();
     let subscriber = tracing_subscriber::fmt()
         .json()
         .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
+        .with_writer(capture.clone())
         .finish();
     let guard = tracing::subscriber::set_default(subscriber);
 

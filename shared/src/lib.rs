@@ -24,5 +24,7 @@ pub mod stage;
 pub mod staging;
 pub mod store;
 pub mod telemetry;
+#[cfg(test)]
+pub(crate) mod test_support;
 pub mod value;
 pub mod warehouse;

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use super::{CheckResult, names, short};
-use crate::registry::{RegistryConfig, redact_url};
+use crate::registry::{RegistryConfig, redact_url, take_url_credentials};
 
 pub(super) async fn check_registry(
     config: Option<&RegistryConfig>,
@@ -25,22 +25,7 @@ pub(super) async fn check_registry(
         }
     };
     // Credentials embedded in the URL are basic auth (as RegistryClient reads them).
-    let mut auth = config.basic_auth.clone();
-    if !url.username().is_empty() || url.password().is_some() {
-        if auth.is_none() {
-            let decode = |s: &str| {
-                percent_encoding::percent_decode_str(s)
-                    .decode_utf8_lossy()
-                    .into_owned()
-            };
-            auth = Some((
-                decode(url.username()),
-                decode(url.password().unwrap_or_default()),
-            ));
-        }
-        let _ = url.set_username("");
-        let _ = url.set_password(None);
-    }
+    let auth = take_url_credentials(&mut url, config.basic_auth.clone());
     if let Ok(mut path) = url.path_segments_mut() {
         path.pop_if_empty().push("subjects");
     }

@@ -1,7 +1,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use super::*;
+use crate::config::test_vars;
 use crate::store::{MemoryStore, ObjectInfo, StoreError};
+use crate::test_support::LogCapture;
 use crate::warehouse::{FakeExecutor, Operation, StatementResult, TransportKind, WarehouseError};
 use bytes::Bytes;
 use std::io::{Read as _, Write as _};
@@ -21,26 +23,15 @@ fn far() -> Instant {
     Instant::now() + Duration::from_secs(30)
 }
 
+/// Valid variables for every check, with `pairs` applied on top (an empty value removes one).
 fn map(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-    let mut m: HashMap<String, String> = [
+    let base = [
         (vars::STAGING_BUCKET, "bucket"),
-        (vars::DATABRICKS_HOST, "adb-1.2.azuredatabricks.net"),
-        (vars::DATABRICKS_HTTP_PATH, "/sql/1.0/warehouses/abc"),
         (vars::DATABRICKS_TOKEN, TOKEN),
         (vars::CATALOG, "main"),
         (vars::SCHEMA, "sales"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    for (k, v) in pairs {
-        if v.is_empty() {
-            m.remove(*k);
-        } else {
-            m.insert(k.to_string(), v.to_string());
-        }
-    }
-    m
+    ];
+    test_vars(&[&base[..], pairs].concat())
 }
 
 fn rows(values: &[&str]) -> StatementResult {
@@ -846,27 +837,12 @@ async fn run_reports_every_check_even_when_all_fail() {
     assert_eq!(report.render().lines().count(), 6);
 }
 
-/// A writer for a tracing subscriber that keeps everything written.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[test]
 fn no_secret_in_any_detail_fix_rendering_or_log_line() {
     let _serial = RUN_LOCK.blocking_lock();
-    let logs = Captured::default();
-    let writer = logs.clone();
+    let logs = LogCapture::new();
     let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
+        .with_writer(logs.clone())
         .with_max_level(tracing::Level::TRACE)
         .with_ansi(false)
         .finish();
@@ -921,7 +897,7 @@ fn no_secret_in_any_detail_fix_rendering_or_log_line() {
     assert!(!report.ok());
     let json = serde_json::to_string(&report).unwrap();
     let text = report.render();
-    let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let logged = logs.text();
     assert!(
         logged.contains("staging bucket"),
         "the checks were logged: {logged}"

@@ -194,30 +194,11 @@ impl LoadConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        let mut m: HashMap<String, String> = [
-            (vars::STAGING_BUCKET, "b"),
-            (vars::DATABRICKS_HOST, "adb-1.2.azuredatabricks.net"),
-            (vars::DATABRICKS_HTTP_PATH, "/sql/1.0/warehouses/abc"),
-            (vars::DATABRICKS_TOKEN, "dapi-secret-token"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        for (k, v) in pairs {
-            if v.is_empty() {
-                m.remove(*k);
-            } else {
-                m.insert(k.to_string(), v.to_string());
-            }
-        }
-        m
-    }
+    use crate::config::test_vars;
 
     #[test]
     fn host_path_and_token() {
-        let c = LoadConfig::from_vars(&vars(&[])).unwrap();
+        let c = LoadConfig::from_vars(&test_vars(&[])).unwrap();
         assert_eq!(c.connection.warehouse_id(), "abc");
         assert!(c.purge);
         assert_eq!(c.append, AppendStrategy::Merge);
@@ -226,7 +207,7 @@ mod tests {
 
     #[test]
     fn jdbc_url_gives_catalog_and_schema() {
-        let c = LoadConfig::from_vars(&vars(&[
+        let c = LoadConfig::from_vars(&test_vars(&[
             (vars::DATABRICKS_HTTP_PATH, ""),
             (vars::DATABRICKS_HOST, ""),
             (
@@ -263,11 +244,11 @@ mod tests {
             (&[(vars::APPEND_STRATEGY, "insert")], vars::APPEND_STRATEGY),
         ];
         for (pairs, variable) in cases {
-            let e = LoadConfig::from_vars(&vars(pairs)).unwrap_err();
+            let e = LoadConfig::from_vars(&test_vars(pairs)).unwrap_err();
             assert_eq!(e.variable, variable, "{e}");
             assert!(!e.to_string().contains("dapi-secret-token"));
         }
-        let e = LoadConfig::from_vars(&vars(&[(
+        let e = LoadConfig::from_vars(&test_vars(&[(
             vars::DATABRICKS_HTTP_PATH,
             "/sql/protocolv1/o/123/0123-456789-abc",
         )]))

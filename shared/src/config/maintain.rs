@@ -143,26 +143,11 @@ impl MaintainConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        let mut m: HashMap<String, String> = [
-            (vars::STAGING_BUCKET, "b"),
-            (vars::DATABRICKS_HOST, "adb-1.2.azuredatabricks.net"),
-            (vars::DATABRICKS_HTTP_PATH, "/sql/1.0/warehouses/abc"),
-            (vars::DATABRICKS_TOKEN, "dapi-secret-token"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        for (k, v) in pairs {
-            m.insert(k.to_string(), v.to_string());
-        }
-        m
-    }
+    use crate::config::test_vars;
 
     #[test]
     fn defaults() {
-        let c = MaintainConfig::from_vars(&vars(&[])).unwrap();
+        let c = MaintainConfig::from_vars(&test_vars(&[])).unwrap();
         assert_eq!(c.redrive_after, Duration::from_secs(3 * 3600));
         assert_eq!(c.staging_retention, Duration::from_secs(24 * 3600));
         assert_eq!(c.backfill_min_overlap, Duration::from_secs(3600));
@@ -175,7 +160,7 @@ mod tests {
 
     #[test]
     fn table_settings() {
-        let c = MaintainConfig::from_vars(&vars(&[
+        let c = MaintainConfig::from_vars(&test_vars(&[
             (
                 vars::TABLES,
                 r#"{"shop.orders": {"mode": "upsert", "hard_delete": true, "tombstone_retention_hours": 2},
@@ -226,15 +211,16 @@ mod tests {
             ),
         ];
         for (tables, expected) in cases {
-            let e = MaintainConfig::from_vars(&vars(&[(vars::TABLES, tables)])).unwrap_err();
+            let e = MaintainConfig::from_vars(&test_vars(&[(vars::TABLES, tables)])).unwrap_err();
             assert_eq!(e.variable, vars::TABLES);
             assert!(e.to_string().contains(expected), "{e}");
             assert!(e.to_string().contains("table t"), "{e}");
         }
-        let e =
-            MaintainConfig::from_vars(&vars(&[(vars::REDRIVE_AFTER_MINUTES, "soon")])).unwrap_err();
+        let e = MaintainConfig::from_vars(&test_vars(&[(vars::REDRIVE_AFTER_MINUTES, "soon")]))
+            .unwrap_err();
         assert_eq!(e.variable, vars::REDRIVE_AFTER_MINUTES);
-        let e = MaintainConfig::from_vars(&vars(&[(vars::OPTIMIZE_TABLES, "a..b")])).unwrap_err();
+        let e =
+            MaintainConfig::from_vars(&test_vars(&[(vars::OPTIMIZE_TABLES, "a..b")])).unwrap_err();
         assert_eq!(e.variable, vars::OPTIMIZE_TABLES);
     }
 }

@@ -395,3 +395,26 @@ pub(crate) fn parse_format(s: &str) -> Result<Format, String> {
         format!("unknown format {s:?}: expected json, connect-json, avro, string or bytes")
     })
 }
+
+/// For tests: a minimal valid set of variables (staging bucket, warehouse host, HTTP path and
+/// token) with `pairs` applied on top, an empty value removing its variable.
+#[cfg(test)]
+pub(crate) fn test_vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    let mut m: HashMap<String, String> = [
+        (vars::STAGING_BUCKET, "b"),
+        (vars::DATABRICKS_HOST, "adb-1.2.azuredatabricks.net"),
+        (vars::DATABRICKS_HTTP_PATH, "/sql/1.0/warehouses/abc"),
+        (vars::DATABRICKS_TOKEN, "dapi-secret-token"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    for (k, v) in pairs {
+        if v.is_empty() {
+            m.remove(*k);
+        } else {
+            m.insert(k.to_string(), v.to_string());
+        }
+    }
+    m
+}

@@ -349,23 +349,7 @@ impl RegistryClient {
                 detail: format!("schema registry URL {display_url} must be http:// or https://"),
             });
         }
-        let mut auth = config.basic_auth;
-        if !base.username().is_empty() || base.password().is_some() {
-            if auth.is_none() {
-                let decode = |s: &str| {
-                    percent_encoding::percent_decode_str(s)
-                        .decode_utf8_lossy()
-                        .into_owned()
-                };
-                auth = Some((
-                    decode(base.username()),
-                    decode(base.password().unwrap_or_default()),
-                ));
-            }
-            // Infallible for http(s) URLs, which always have a host.
-            let _ = base.set_username("");
-            let _ = base.set_password(None);
-        }
+        let auth = take_url_credentials(&mut base, config.basic_auth);
         base.set_query(None);
         base.set_fragment(None);
         let http = reqwest::Client::builder()
@@ -643,6 +627,32 @@ fn backoff(retry: u32) -> Duration {
     hasher.write_u32(retry);
     let nanos = u64::try_from(half.as_nanos()).unwrap_or(u64::MAX).max(1);
     half + Duration::from_nanos(hasher.finish() % nanos)
+}
+
+/// Removes the credentials embedded in `url` (`https://user:pass@host`) and returns the basic
+/// auth to use: `basic_auth` when set, else the URL's user and password (percent-decoded).
+pub(crate) fn take_url_credentials(
+    url: &mut Url,
+    basic_auth: Option<(String, String)>,
+) -> Option<(String, String)> {
+    if url.username().is_empty() && url.password().is_none() {
+        return basic_auth;
+    }
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let auth = basic_auth.or_else(|| {
+        Some((
+            decode(url.username()),
+            decode(url.password().unwrap_or_default()),
+        ))
+    });
+    // Infallible for URLs with a host, the only ones that can hold credentials.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    auth
 }
 
 /// The URL with any `user:password@` replaced by `<redacted>@`.

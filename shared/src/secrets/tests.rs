@@ -1,8 +1,6 @@
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use super::*;
 use crate::config::{LoadConfig, StageConfig};
+use crate::test_support::LogCapture;
 use crate::warehouse::Credentials;
 
 /// A value that must never show up in an error, a `Debug` output or a log line.
@@ -319,39 +317,13 @@ fn debug_output_redacts_secret_values() {
     }
 }
 
-/// A `tracing` writer into a shared buffer.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if let Ok(mut b) = self.0.lock() {
-            b.extend_from_slice(buf);
-        }
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Capture {
-    fn text(&self) -> String {
-        self.0
-            .lock()
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default()
-    }
-}
-
 #[tokio::test]
 async fn one_info_line_names_the_variables_and_the_source_but_no_value() {
-    let capture = Capture::default();
-    let writer = capture.clone();
+    let capture = LogCapture::new();
     let subscriber = tracing_subscriber::fmt()
         .json()
         .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
+        .with_writer(capture.clone())
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
     let mut vars = with_arn(&[]);

@@ -1,12 +1,12 @@
 //! Authentication (PAT, OAuth M2M) and the absence of secrets from errors, Debug and logs.
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use serde_json::json;
 
 use super::*;
+use crate::test_support::LogCapture;
 
 #[tokio::test]
 async fn oauth_token_is_fetched_once_and_reused() -> Result<()> {
@@ -204,32 +204,9 @@ async fn pat_401_is_permanent_without_refresh() -> Result<()> {
     Ok(())
 }
 
-/// Collects formatted log lines of this crate.
-#[derive(Clone, Default)]
-struct LogBuffer(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogBuffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if let Ok(mut b) = self.0.lock() {
-            b.extend_from_slice(buf);
-        }
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
-    type Writer = LogBuffer;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
 #[tokio::test]
 async fn secrets_and_values_never_reach_errors_debug_or_logs() -> Result<()> {
-    let logs = LogBuffer::default();
+    let logs = LogCapture::new();
     let subscriber = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new("deltasink=trace"))
         .with_writer(logs.clone())
@@ -331,11 +308,7 @@ async fn secrets_and_values_never_reach_errors_debug_or_logs() -> Result<()> {
     debugs.push(format!("{params:?}"));
     assert_eq!(errors.len(), 7);
 
-    let log_text = logs
-        .0
-        .lock()
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default();
+    let log_text = logs.text();
     assert!(log_text.contains("statement_id"), "{log_text}");
     assert!(log_text.contains("f2"), "{log_text}");
     let mut texts: Vec<String> = debugs;
