@@ -34,24 +34,21 @@ pub fn decode(bytes: &[u8]) -> Result<Option<Change>, DecodeError> {
     }
     // Rebuild the minimal envelope and let the one unwrap implementation judge it, so both
     // paths report the same errors and the same metadata.
-    // Only the image the op uses is parsed; the other one is a placeholder for its presence.
-    let image = |raw: Option<&serde_json::value::RawValue>,
-                 used: bool|
-     -> Result<Option<Value>, DecodeError> {
-        match raw {
-            None => Ok(None),
-            Some(_) if !used => Ok(Some(Value::Null)),
-            Some(raw) => super::json::decode(raw.get().as_bytes()).map(Some),
-        }
-    };
+    // `after` is parsed as it is read (one pass); `before` is kept as raw text and parsed only
+    // when the op uses it (deletes); an unused image is a placeholder for its presence.
     let delete = &*op == "d";
     let mut fields: Vec<(Box<str>, Value)> = Vec::with_capacity(5);
     fields.push(("op".into(), Value::String(op)));
-    if let Some(before) = image(parts.before, delete)? {
+    if let Some(before) = parts.before {
+        let before = if delete {
+            super::json::decode(before.get().as_bytes())?
+        } else {
+            Value::Null
+        };
         fields.push(("before".into(), before));
     }
-    if let Some(after) = image(parts.after, !delete)? {
-        fields.push(("after".into(), after));
+    if let Some(after) = parts.after {
+        fields.push(("after".into(), if delete { Value::Null } else { after }));
     }
     if let Some(ts) = parts.ts_ms {
         fields.push(("ts_ms".into(), ts));
@@ -68,12 +65,48 @@ pub fn decode(bytes: &[u8]) -> Result<Option<Change>, DecodeError> {
 #[derive(Default)]
 struct Parts<'de> {
     op: Option<Box<str>>,
-    /// The images as raw JSON text borrowed from the input: `op` usually comes after them.
+    /// `before` as raw JSON text borrowed from the input: `op` usually comes after it, and
+    /// only deletes use it.
     before: Option<&'de serde_json::value::RawValue>,
-    after: Option<&'de serde_json::value::RawValue>,
+    after: Option<Value>,
     ts_ms: Option<Value>,
     ts_us: Option<Value>,
     source: Option<Value>,
+}
+
+/// The envelope fields the fast path reads; keys are matched without allocating.
+enum Key {
+    Op,
+    Before,
+    After,
+    TsMs,
+    TsUs,
+    Source,
+    Other,
+}
+
+impl<'de> serde::Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Key, D::Error> {
+        struct KeyVisitor;
+        impl Visitor<'_> for KeyVisitor {
+            type Value = Key;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object key")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key, E> {
+                Ok(match v {
+                    "op" => Key::Op,
+                    "before" => Key::Before,
+                    "after" => Key::After,
+                    "ts_ms" => Key::TsMs,
+                    "ts_us" => Key::TsUs,
+                    "source" => Key::Source,
+                    _ => Key::Other,
+                })
+            }
+        }
+        d.deserialize_str(KeyVisitor)
+    }
 }
 
 struct EnvelopeVisitor;
@@ -100,26 +133,45 @@ impl<'de> Visitor<'de> for EnvelopeVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Parts<'de>, A::Error> {
         let mut parts = Parts::default();
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            match &*key {
-                "op" => {
+        while let Some(key) = map.next_key::<Key>()? {
+            match key {
+                Key::Op => {
                     let op: Value = map.next_value_seed(ValueSeed)?;
                     parts.op = match op {
                         Value::String(s) => Some(s),
                         _ => None,
                     };
                 }
-                "before" => parts.before = Some(map.next_value()?),
-                "after" => parts.after = Some(map.next_value()?),
-                "ts_ms" => parts.ts_ms = Some(map.next_value_seed(ValueSeed)?),
-                "ts_us" => parts.ts_us = Some(map.next_value_seed(ValueSeed)?),
-                "source" => parts.source = Some(map.next_value_seed(SourceSeed)?),
-                _ => {
+                Key::Before => parts.before = Some(map.next_value()?),
+                Key::After => parts.after = Some(map.next_value_seed(ValueSeed)?),
+                Key::TsMs => parts.ts_ms = Some(map.next_value_seed(ValueSeed)?),
+                Key::TsUs => parts.ts_us = Some(map.next_value_seed(ValueSeed)?),
+                Key::Source => parts.source = Some(map.next_value_seed(SourceSeed)?),
+                Key::Other => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
         }
         Ok(parts)
+    }
+}
+
+/// A `source` key: one of [`SOURCE_FIELDS`], or another one.
+struct SourceKey(Option<&'static str>);
+
+impl<'de> serde::Deserialize<'de> for SourceKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<SourceKey, D::Error> {
+        struct KeyVisitor;
+        impl Visitor<'_> for KeyVisitor {
+            type Value = SourceKey;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object key")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<SourceKey, E> {
+                Ok(SourceKey(SOURCE_FIELDS.iter().find(|f| **f == v).copied()))
+            }
+        }
+        d.deserialize_str(KeyVisitor)
     }
 }
 
@@ -148,12 +200,20 @@ impl<'de> Visitor<'de> for SourceVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut fields = Vec::new();
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            if SOURCE_FIELDS.contains(&&*key) {
-                fields.push((Box::from(&*key), map.next_value_seed(ValueSeed)?));
-            } else {
-                map.next_value::<IgnoredAny>()?;
+        let mut fields: Vec<(Box<str>, Value)> = Vec::new();
+        while let Some(SourceKey(known)) = map.next_key::<SourceKey>()? {
+            match known {
+                Some(name) => {
+                    let value = map.next_value_seed(ValueSeed)?;
+                    // A duplicated key keeps its last value, as the generic decoder does.
+                    match fields.iter_mut().find(|(n, _)| &**n == name) {
+                        Some(field) => field.1 = value,
+                        None => fields.push((name.into(), value)),
+                    }
+                }
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
             }
         }
         Ok(Value::Struct(fields))

@@ -342,49 +342,46 @@ fn build_row(
             },
         )
     } else {
-        let value =
-            decode_part(format.value, value_buf, schemas).map_err(|e| format!("value: {e}"))?;
-        let envelope = match format.envelope {
-            Envelope::Debezium => true,
-            Envelope::Auto => debezium::is_envelope(&value.value),
-            Envelope::None => false,
-        };
-        if envelope {
-            let change = debezium::unwrap(value).map_err(|e| format!("value: {e}"))?;
-            let data = match change.row {
-                Value::Struct(fields) => fields,
-                _ => Vec::new(),
-            };
-            (
-                data,
-                change.row_type,
-                ChangeMeta {
-                    op: change.op,
-                    cdc_ts: change
-                        .source_ts_micros
-                        .unwrap_or(at.timestamp_ms.saturating_mul(1000)),
-                    deleted: change.op == Op::Delete,
-                    position: change.position.map(String::into_boxed_str),
-                },
-            )
-        } else {
-            let (data, declared) = match (value.value, value.schema) {
-                (Value::Struct(fields), schema) => (fields, schema),
-                (other, schema) => (
-                    vec![("value".into(), other)],
-                    schema.map(|t| ColumnType::Struct(vec![Field::new("value", t)])),
-                ),
-            };
-            (
-                data,
-                declared,
-                ChangeMeta {
-                    op: Op::Create,
-                    cdc_ts: at.timestamp_ms.saturating_mul(1000),
-                    deleted: false,
-                    position: None,
-                },
-            )
+        let payload =
+            decode_value(format, value_buf, schemas, true).map_err(|e| format!("value: {e}"))?;
+        match payload {
+            Payload::Change(change) => {
+                let data = match change.row {
+                    Value::Struct(fields) => fields,
+                    _ => Vec::new(),
+                };
+                (
+                    data,
+                    change.row_type,
+                    ChangeMeta {
+                        op: change.op,
+                        cdc_ts: change
+                            .source_ts_micros
+                            .unwrap_or(at.timestamp_ms.saturating_mul(1000)),
+                        deleted: change.op == Op::Delete,
+                        position: change.position.map(String::into_boxed_str),
+                    },
+                )
+            }
+            Payload::Plain(value) => {
+                let (data, declared) = match (value.value, value.schema) {
+                    (Value::Struct(fields), schema) => (fields, schema),
+                    (other, schema) => (
+                        vec![("value".into(), other)],
+                        schema.map(|t| ColumnType::Struct(vec![Field::new("value", t)])),
+                    ),
+                };
+                (
+                    data,
+                    declared,
+                    ChangeMeta {
+                        op: Op::Create,
+                        cdc_ts: at.timestamp_ms.saturating_mul(1000),
+                        deleted: false,
+                        position: None,
+                    },
+                )
+            }
         }
     };
 
@@ -449,6 +446,41 @@ fn build_row(
         },
         keyed,
     })
+}
+
+/// A decoded value: a Debezium change, or a plain value to store as it is.
+#[derive(Debug, PartialEq)]
+enum Payload {
+    Change(debezium::Change),
+    Plain(Decoded),
+}
+
+/// Decodes a record's value and unwraps its Debezium envelope if it has one. Debezium JSON
+/// takes the fast path when `fast` (always, but for tests comparing both paths).
+fn decode_value(
+    format: TopicFormat,
+    bytes: &[u8],
+    schemas: &SchemaCache,
+    fast: bool,
+) -> Result<Payload, DecodeError> {
+    if fast
+        && format.value == Format::Json
+        && format.envelope != Envelope::None
+        && let Some(change) = decode::debezium_json::decode(bytes)?
+    {
+        return Ok(Payload::Change(change));
+    }
+    let value = decode_part(format.value, bytes, schemas)?;
+    let envelope = match format.envelope {
+        Envelope::Debezium => true,
+        Envelope::Auto => debezium::is_envelope(&value.value),
+        Envelope::None => false,
+    };
+    if envelope {
+        debezium::unwrap(value).map(Payload::Change)
+    } else {
+        Ok(Payload::Plain(value))
+    }
 }
 
 fn decode_part(

@@ -513,3 +513,75 @@ async fn a_store_failure_fails_the_invocation_and_a_retry_overwrites() {
         "the retry rewrote the same keys"
     );
 }
+
+/// The benchmark's Debezium change event for row `i` (see `benches/support.rs`).
+fn bench_change(i: usize) -> String {
+    let op = ["c", "u", "u", "u", "u", "u", "u", "u", "u", "d"][i % 10];
+    let note = if i.is_multiple_of(3) {
+        "null".to_string()
+    } else {
+        format!("\"note {i}\"")
+    };
+    let row = format!(
+        r#"{{"id":{i},"customer_id":{},"email":"user{i}@example.com","status":"paid","amount":"{}.{:02}","quantity":{},"created_at":{},"updated_at":"2024-03-01T10:00:{:02}.123456Z","note":{note}}}"#,
+        1000 + i % 97,
+        i % 500,
+        i % 100,
+        i % 13,
+        1_700_000_000_000_000i64 + i as i64 * 1_000_017,
+        (i * 7) % 60,
+    );
+    let (before, after) = if op == "d" {
+        (row.as_str(), "null")
+    } else {
+        ("null", row.as_str())
+    };
+    format!(
+        r#"{{"before":{before},"after":{after},"source":{{"version":"2.5.0.Final","connector":"postgresql","name":"shop","ts_ms":{},"db":"shop","schema":"public","table":"t","txId":{},"lsn":{}}},"op":"{op}","ts_ms":{}}}"#,
+        1_700_000_000_000i64 + i as i64,
+        5000 + i / 4,
+        24_000_000 + i * 120,
+        1_700_000_000_100i64 + i as i64
+    )
+}
+
+#[test]
+fn the_debezium_json_fast_path_decodes_exactly_as_the_generic_path() {
+    let mut values: Vec<String> = (0..200).map(bench_change).collect();
+    values.extend(
+        [
+            // Full before images, MySQL positions, envelope ts_us, unknown fields.
+            r#"{"before": {"id": 1, "n": "a"}, "after": {"id": 1, "n": "b"}, "source": {"file": "mysql-bin.000003", "pos": 154, "row": 2, "ts_ms": 5}, "op": "u", "transaction": {"id": "x"}}"#,
+            r#"{"op": "d", "before": {"id": 7}, "after": {"id": 7}, "ts_us": 6}"#,
+            r#"{"op": "d", "after": null}"#,
+            r#"{"op": "r", "after": {"a": [1, {"b": null}], "c": 1.5, "d": 18446744073709551615}}"#,
+            // Duplicated keys keep their last value, in the envelope and in the source block.
+            r#"{"after": {"id": 1}, "after": {"id": 2}, "op": "x", "op": "c", "source": {"lsn": 1, "lsn": 2}}"#,
+            // Not envelopes, bad envelopes and bad JSON: the generic path decides.
+            r#"{"op": "t", "after": {"id": 1}}"#,
+            r#"{"op": "c", "after": null}"#,
+            r#"{"op": "c", "after": 5}"#,
+            r#"{"op": 5, "after": {}}"#,
+            r#"{"op": "c"}"#,
+            r#"{"id": 1, "name": "plain"}"#,
+            r#"{"after": {"id": 1}, "op": "c"} trailing"#,
+            r#"{"after": {"id": 1, "op": "c""#,
+            "[1, 2]",
+            "",
+        ]
+        .map(String::from),
+    );
+    let schemas = SchemaCache::default();
+    for envelope in [Envelope::Auto, Envelope::Debezium] {
+        let format = TopicFormat {
+            key: Format::Json,
+            value: Format::Json,
+            envelope,
+        };
+        for value in &values {
+            let fast = decode_value(format, value.as_bytes(), &schemas, true);
+            let generic = decode_value(format, value.as_bytes(), &schemas, false);
+            assert_eq!(fast, generic, "{envelope:?} {value}");
+        }
+    }
+}

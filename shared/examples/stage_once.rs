@@ -1,0 +1,27 @@
+//! One run of the stage pipeline in-process (MSK event JSON in, Parquet bytes out) on the
+//! benchmark's event, for instruction-count profiling:
+//! `valgrind --tool=callgrind target/release/examples/stage_once [records] [topics] [iterations]`
+
+#[path = "../benches/support.rs"]
+mod support;
+
+// The allocator the Lambda binaries use.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() {
+    let arg = |i: usize, default: usize| {
+        std::env::args()
+            .nth(i)
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(default)
+    };
+    let (records, topics, iterations) = (arg(1, 10_000), arg(2, 1), arg(3, 1));
+    let config = support::config();
+    let event = support::msk_event(records, topics);
+    let mut out = 0;
+    for _ in 0..iterations {
+        out = support::stage_in_process(&config, &event);
+    }
+    println!("event {} bytes, parquet {} bytes", event.len(), out);
+}
