@@ -1,6 +1,7 @@
 //! One run of the stage pipeline in-process (MSK event JSON in, Parquet bytes out) on the
 //! benchmark's event, for instruction-count profiling:
-//! `valgrind --tool=callgrind target/release/examples/stage_once [records] [topics] [iterations]`
+//! `cargo build --profile profiling --example stage_once -p deltasink`, then
+//! `valgrind --tool=callgrind --toggle-collect='*support::stage_in_process*' target/profiling/examples/stage_once [records] [topics] [iterations]`
 
 #[path = "../benches/support.rs"]
 mod support;
