@@ -153,7 +153,7 @@ async fn debezium_changes_converge_to_the_source_state() -> Result<()> {
     records.sort_by_key(|r| (r.partition, r.offset));
     for r in records {
         let Some(value) = &r.value else { continue };
-        let bytes = base64_decode(value)?;
+        let bytes = base64_decode(value.as_bytes())?;
         let v: serde_json::Value = serde_json::from_slice(&bytes)?;
         let deleted = v["op"] == "d";
         let image = if deleted { &v["before"] } else { &v["after"] };
@@ -285,7 +285,7 @@ async fn connect_avro_and_raw_samples_load() -> Result<()> {
     Ok(())
 }
 
-fn base64_decode(text: &str) -> Result<Vec<u8>> {
+fn base64_decode(text: &[u8]) -> Result<Vec<u8>> {
     use base64::Engine as _;
     Ok(base64::engine::general_purpose::STANDARD.decode(text)?)
 }

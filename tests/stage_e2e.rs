@@ -312,8 +312,10 @@ async fn bad_records_land_in_the_errors_prefix_and_the_batch_succeeds() -> Resul
         .find(|r| r.offset == 101)
         .and_then(|r| r.value.clone());
     assert_eq!(
-        lines[0]["value_base64"].as_str().map(str::to_string),
-        original
+        lines[0]["value_base64"]
+            .as_str()
+            .map(|s| s.as_bytes().to_vec()),
+        original.map(|v| v.0)
     );
     Ok(())
 }

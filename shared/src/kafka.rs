@@ -42,13 +42,63 @@ pub struct KafkaRecord {
     pub timestamp_type: Option<String>,
     /// Base64; absent or null for a record without a key.
     #[serde(default)]
-    pub key: Option<String>,
+    pub key: Option<Base64Text>,
     /// Base64; absent or null for a tombstone.
     #[serde(default)]
-    pub value: Option<String>,
+    pub value: Option<Base64Text>,
     /// Header values are arrays of signed bytes.
     #[serde(default, deserialize_with = "null_as_default")]
     pub headers: Vec<HashMap<String, Vec<i8>>>,
+}
+
+/// A base64 key or value as the event carries it, kept as bytes: read from the event JSON
+/// without UTF-8 validation (a tenth of the stage pipeline's instructions went to validating
+/// text that the base64 decoder checks byte by byte anyway).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Base64Text(pub Vec<u8>);
+
+impl Base64Text {
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl From<&str> for Base64Text {
+    fn from(text: &str) -> Self {
+        Base64Text(text.as_bytes().to_vec())
+    }
+}
+
+impl std::fmt::Debug for Base64Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", String::from_utf8_lossy(&self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for Base64Text {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Base64Text;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a base64 string")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Base64Text, E> {
+                Ok(Base64Text(v.to_vec()))
+            }
+            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Base64Text, E> {
+                Ok(Base64Text(v))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Base64Text, E> {
+                Ok(Base64Text(v.as_bytes().to_vec()))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Base64Text, E> {
+                Ok(Base64Text(v.into_bytes()))
+            }
+        }
+        // serde_json reads a string as raw bytes here (escapes processed, UTF-8 not checked).
+        d.deserialize_byte_buf(Visitor)
+    }
 }
 
 fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
@@ -67,8 +117,8 @@ pub struct RecordRef<'a> {
     pub offset: i64,
     /// Record timestamp in milliseconds, exactly as Kafka gave it.
     pub timestamp_ms: i64,
-    pub key_b64: Option<&'a str>,
-    pub value_b64: Option<&'a str>,
+    pub key_b64: Option<&'a [u8]>,
+    pub value_b64: Option<&'a [u8]>,
     pub record: &'a KafkaRecord,
 }
 
@@ -139,8 +189,8 @@ pub fn partitions(event: &KafkaEvent) -> Result<Vec<PartitionRecords<'_>>, Event
                 partition,
                 offset: record.offset,
                 timestamp_ms: record.timestamp,
-                key_b64: record.key.as_deref(),
-                value_b64: record.value.as_deref(),
+                key_b64: record.key.as_ref().map(Base64Text::as_bytes),
+                value_b64: record.value.as_ref().map(Base64Text::as_bytes),
                 record,
             };
             match out
@@ -166,10 +216,14 @@ pub fn partitions(event: &KafkaEvent) -> Result<Vec<PartitionRecords<'_>>, Event
 }
 
 /// Decodes a base64 key or value into `buf` (reused between records).
-pub fn decode_base64(part: &'static str, text: &str, buf: &mut Vec<u8>) -> Result<(), DecodeError> {
+pub fn decode_base64(
+    part: &'static str,
+    text: &[u8],
+    buf: &mut Vec<u8>,
+) -> Result<(), DecodeError> {
     buf.clear();
     base64::engine::general_purpose::STANDARD
-        .decode_vec(text.as_bytes(), buf)
+        .decode_vec(text, buf)
         .map_err(|e| DecodeError::Base64 {
             part,
             detail: e.to_string(),
@@ -221,9 +275,28 @@ mod tests {
     }
 
     #[test]
+    fn base64_fields_are_read_as_bytes_without_utf8_validation() {
+        // Escapes are processed; invalid UTF-8 inside the string is kept for the decoder (and
+        // the errors prefix) to judge.
+        let mut json = br#"{"partition": 0, "offset": 1, "key": "a\/b=", "value": "x"#.to_vec();
+        json.extend_from_slice(&[0xff, b'"', b'}']);
+        let record: KafkaRecord = serde_json::from_slice(&json).unwrap();
+        assert_eq!(record.key.unwrap().as_bytes(), b"a/b=");
+        assert_eq!(record.value.unwrap().as_bytes(), &[b'x', 0xff]);
+        let null: KafkaRecord =
+            serde_json::from_str(r#"{"partition": 0, "offset": 1, "key": null}"#).unwrap();
+        assert!(null.key.is_none() && null.value.is_none());
+        let from_value: KafkaRecord = serde_json::from_value(
+            serde_json::json!({"partition": 0, "offset": 1, "value": "e30="}),
+        )
+        .unwrap();
+        assert_eq!(from_value.value.unwrap().as_bytes(), b"e30=");
+    }
+
+    #[test]
     fn malformed_base64_is_a_decode_error() {
         let mut buf = Vec::new();
-        let e = decode_base64("value", "not base64!", &mut buf).unwrap_err();
+        let e = decode_base64("value", b"not base64!", &mut buf).unwrap_err();
         assert!(
             e.to_string()
                 .contains("invalid base64 in the record's value"),

@@ -43,7 +43,7 @@ impl ErrorRecord<'_> {
         for (name, part) in [("key_base64", r.key_b64), ("value_base64", r.value_b64)] {
             let _ = write!(out, ",\"{name}\":");
             match part {
-                Some(text) => s(text, out),
+                Some(text) => s(&String::from_utf8_lossy(text), out),
                 None => out.push_str("null"),
             }
         }
