@@ -3,12 +3,11 @@
 use super::*;
 use crate::config::test_vars;
 use crate::store::{MemoryStore, ObjectInfo, StoreError};
-use crate::test_support::LogCapture;
+use crate::test_support::{LogCapture, TestServer};
 use crate::warehouse::{FakeExecutor, Operation, StatementResult, TransportKind, WarehouseError};
 use bytes::Bytes;
-use std::io::{Read as _, Write as _};
 use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 const TOKEN: &str = "dapi-S3CRET-token-0123";
 const CLIENT_SECRET: &str = "oauth-S3CRET-secret-4567";
@@ -665,46 +664,6 @@ async fn no_warehouse_means_not_run() {
 
 // ---- 5. the schema registry --------------------------------------------------------------------
 
-/// A one-shot-per-connection HTTP server answering each connection with the next scripted
-/// `(status, body)`, recording request heads.
-struct TestServer {
-    url: String,
-    requests: Arc<Mutex<Vec<String>>>,
-}
-
-impl TestServer {
-    fn start(script: Vec<(u16, String)>) -> TestServer {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let seen = Arc::clone(&requests);
-        std::thread::spawn(move || {
-            let mut script = script.into_iter();
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    match stream.read(&mut byte) {
-                        Ok(1) => head.push(byte[0]),
-                        _ => break,
-                    }
-                }
-                seen.lock()
-                    .unwrap()
-                    .push(String::from_utf8_lossy(&head).into_owned());
-                let (status, body) = script.next().unwrap_or((500, "unscripted".into()));
-                let answer = format!(
-                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = stream.write_all(answer.as_bytes());
-            }
-        });
-        TestServer { url, requests }
-    }
-}
-
 fn registry(url: &str, auth: bool) -> RegistryConfig {
     RegistryConfig {
         url: url.to_string(),
@@ -715,7 +674,10 @@ fn registry(url: &str, auth: bool) -> RegistryConfig {
 
 #[tokio::test]
 async fn registry_answering_subjects_passes_with_basic_auth() {
-    let server = TestServer::start(vec![(200, r#"["orders-value","customers-value"]"#.into())]);
+    let server = TestServer::start(
+        "application/json",
+        vec![(200, r#"["orders-value","customers-value"]"#.into())],
+    );
     let c = check_registry(
         Some(&registry(&format!("{}/prefix/", server.url), true)),
         far(),
@@ -723,7 +685,7 @@ async fn registry_answering_subjects_passes_with_basic_auth() {
     .await;
     assert!(c.ok, "{c:?}");
     assert!(c.detail.contains("2 subjects"));
-    let head = server.requests.lock().unwrap()[0].clone();
+    let head = server.requests()[0].clone();
     assert!(head.starts_with("GET /prefix/subjects "), "{head}");
     assert!(
         head.to_ascii_lowercase().contains("authorization: basic "),
@@ -733,14 +695,14 @@ async fn registry_answering_subjects_passes_with_basic_auth() {
 
 #[tokio::test]
 async fn registry_credentials_in_the_url_are_used_and_never_shown() {
-    let server = TestServer::start(vec![(200, "[]".into())]);
+    let server = TestServer::start("application/json", vec![(200, "[]".into())]);
     let url = server
         .url
         .replace("http://", &format!("http://svc:{REGISTRY_PASSWORD}@"));
     let c = check_registry(Some(&registry(&url, false)), far()).await;
     assert!(c.ok, "{c:?}");
     assert!(!c.detail.contains(REGISTRY_PASSWORD), "{c:?}");
-    let head = server.requests.lock().unwrap()[0].clone();
+    let head = server.requests()[0].clone();
     assert!(
         head.to_ascii_lowercase().contains("authorization: basic "),
         "{head}"
@@ -771,7 +733,7 @@ async fn registry_failures_are_explained() {
         (500, "boom", "HTTP 500", "health"),
     ];
     for (status, body, detail, fix) in cases {
-        let server = TestServer::start(vec![(status, body.into())]);
+        let server = TestServer::start("application/json", vec![(status, body.into())]);
         let c = check_registry(Some(&registry(&server.url, true)), far()).await;
         assert!(!c.ok, "{status}");
         assert!(c.detail.contains(detail), "{status}: {c:?}");
@@ -867,13 +829,16 @@ fn no_secret_in_any_detail_fix_rendering_or_log_line() {
                 &format!("token {TOKEN} rejected"),
                 None,
             ));
-            let server = TestServer::start(vec![(
-                500,
-                format!(
-                    "password {REGISTRY_PASSWORD} and its encoding {}",
-                    REGISTRY_PASSWORD.replace('-', "%2D")
-                ),
-            )]);
+            let server = TestServer::start(
+                "application/json",
+                vec![(
+                    500,
+                    format!(
+                        "password {REGISTRY_PASSWORD} and its encoding {}",
+                        REGISTRY_PASSWORD.replace('-', "%2D")
+                    ),
+                )],
+            );
             let reg = registry(&server.url, true);
             let creds = Credentials::token(TOKEN).unwrap();
             let mut i = inputs(&store, Some(&fake));

@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use super::*;
-use std::io::{Read as _, Write as _};
+use crate::test_support::TestServer;
 use std::net::TcpListener;
 
 const SCHEMA: &str = r#"{"type":"record","name":"T","fields":[{"name":"id","type":"long"}]}"#;
@@ -11,49 +11,9 @@ fn schema_body() -> String {
     serde_json::json!({ "schema": SCHEMA }).to_string()
 }
 
-/// A tiny HTTP/1.1 server on 127.0.0.1 answering each connection with the next scripted
-/// `(status, body)` (then 500s), recording the request heads it received.
-struct TestServer {
-    url: String,
-    requests: Arc<Mutex<Vec<String>>>,
-}
-
-impl TestServer {
-    fn start(script: Vec<(u16, String)>) -> TestServer {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let seen = Arc::clone(&requests);
-        std::thread::spawn(move || {
-            let mut script = script.into_iter();
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    match stream.read(&mut byte) {
-                        Ok(1) => head.push(byte[0]),
-                        _ => break,
-                    }
-                }
-                seen.lock()
-                    .expect("lock")
-                    .push(String::from_utf8_lossy(&head).into_owned());
-                let (status, body) = script.next().unwrap_or((500, "unscripted".into()));
-                let answer = format!(
-                    "HTTP/1.1 {status} X\r\nContent-Type: application/vnd.schemaregistry.v1+json\r\n\
-                     Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = stream.write_all(answer.as_bytes());
-            }
-        });
-        TestServer { url, requests }
-    }
-
-    fn requests(&self) -> Vec<String> {
-        self.requests.lock().expect("lock").clone()
-    }
+/// The scripted HTTP server, answering as a schema registry.
+fn registry_server(script: Vec<(u16, String)>) -> TestServer {
+    TestServer::start("application/vnd.schemaregistry.v1+json", script)
 }
 
 fn client(url: &str, auth: bool) -> RegistryClient {
@@ -78,7 +38,7 @@ fn wire_header_errors_are_precise() {
 
 #[tokio::test]
 async fn fetches_once_then_serves_from_cache() {
-    let server = TestServer::start(vec![(200, schema_body())]);
+    let server = registry_server(vec![(200, schema_body())]);
     let client = client(&server.url, false);
     let first = client.schema(7).await.expect("schema");
     let second = client.schema(7).await.expect("cached schema");
@@ -101,7 +61,7 @@ async fn fetches_once_then_serves_from_cache() {
 
 #[tokio::test]
 async fn base_path_is_kept() {
-    let server = TestServer::start(vec![(200, schema_body())]);
+    let server = registry_server(vec![(200, schema_body())]);
     let client = client(&format!("{}/registry/", server.url), false);
     client.schema(1).await.expect("schema");
     assert!(server.requests()[0].starts_with("GET /registry/schemas/ids/1 "));
@@ -109,7 +69,7 @@ async fn base_path_is_kept() {
 
 #[tokio::test]
 async fn sends_basic_auth() {
-    let server = TestServer::start(vec![(200, schema_body())]);
+    let server = registry_server(vec![(200, schema_body())]);
     client(&server.url, true).schema(1).await.expect("schema");
     use base64::Engine as _;
     let expected = base64::engine::general_purpose::STANDARD.encode(format!("api-key:{PASSWORD}"));
@@ -125,7 +85,7 @@ async fn sends_basic_auth() {
 
 #[tokio::test]
 async fn credentials_in_the_url_become_basic_auth_and_are_never_shown() {
-    let server = TestServer::start(vec![(200, schema_body())]);
+    let server = registry_server(vec![(200, schema_body())]);
     let url = server
         .url
         .replace("http://", &format!("http://api-key:{PASSWORD}@"));
@@ -146,7 +106,7 @@ async fn credentials_in_the_url_become_basic_auth_and_are_never_shown() {
 
 #[tokio::test]
 async fn unknown_id_is_record_level() {
-    let server = TestServer::start(vec![
+    let server = registry_server(vec![
         (
             404,
             r#"{"error_code":40403,"message":"Schema 9 not found"}"#.into(),
@@ -171,7 +131,7 @@ async fn unknown_id_is_record_level() {
 
 #[tokio::test]
 async fn a_404_that_is_not_the_registry_fails_the_invocation() {
-    let server = TestServer::start(vec![(404, "<html>no such page</html>".into())]);
+    let server = registry_server(vec![(404, "<html>no such page</html>".into())]);
     let error = client(&server.url, false).schema(9).await.expect_err("404");
     assert!(
         matches!(error, RegistryError::Server { status: 404, .. }),
@@ -182,7 +142,7 @@ async fn a_404_that_is_not_the_registry_fails_the_invocation() {
 
 #[tokio::test]
 async fn unauthorized_points_at_the_setting() {
-    let server = TestServer::start(vec![(
+    let server = registry_server(vec![(
         401,
         r#"{"error_code":401,"message":"Unauthorized"}"#.into(),
     )]);
@@ -199,7 +159,7 @@ async fn unauthorized_points_at_the_setting() {
 
 #[tokio::test]
 async fn retries_5xx_then_succeeds() {
-    let server = TestServer::start(vec![
+    let server = registry_server(vec![
         (503, r#"{"error_code":50003,"message":"busy"}"#.into()),
         (200, schema_body()),
     ]);
@@ -219,7 +179,7 @@ async fn persistent_5xx_is_a_server_error() {
         );
         3
     ];
-    let server = TestServer::start(script);
+    let server = registry_server(script);
     let error = client(&server.url, false).schema(3).await.expect_err("500");
     assert_eq!(
         error,
@@ -253,7 +213,7 @@ async fn connection_refused_is_unreachable() {
 #[tokio::test]
 async fn non_avro_schemas_are_unsupported_and_cached() {
     let body = serde_json::json!({"schema": "syntax = \"proto3\";", "schemaType": "PROTOBUF"});
-    let server = TestServer::start(vec![(200, body.to_string())]);
+    let server = registry_server(vec![(200, body.to_string())]);
     let client = client(&server.url, false);
     let error = client.schema(5).await.expect_err("protobuf");
     assert_eq!(
@@ -274,7 +234,7 @@ async fn non_avro_schemas_are_unsupported_and_cached() {
 #[tokio::test]
 async fn invalid_schema_is_record_level() {
     let body = serde_json::json!({"schema": r#"{"type":"record","name":"T"}"#});
-    let server = TestServer::start(vec![(200, body.to_string())]);
+    let server = registry_server(vec![(200, body.to_string())]);
     let error = client(&server.url, false)
         .schema(6)
         .await
@@ -293,7 +253,7 @@ async fn references_are_fetched_and_resolved() {
         {"name":"since","type":{"type":"int","connect.name":"io.debezium.time.Date"}}]}"#;
     let person = r#"{"type":"record","name":"Person","namespace":"com.acme","fields":[
         {"name":"home","type":"Address"}]}"#;
-    let server = TestServer::start(vec![
+    let server = registry_server(vec![
         (
             200,
             serde_json::json!({"schema": person, "references": [
