@@ -38,7 +38,7 @@ pub enum LoadError {
 }
 
 /// What happened to one table in one invocation.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct TableOutcome {
     pub table: String,
     pub files: usize,
@@ -226,14 +226,7 @@ impl<S: ObjectStore, E: StatementExecutor> Loader<S, E> {
         let mut outcome = TableOutcome {
             table: table.to_string(),
             files: files.len(),
-            already_loaded: 0,
-            statements: 0,
-            unloadable: Vec::new(),
-            error: None,
-            rows: RowCounts::default(),
-            statement_ms: 0,
-            oldest_kafka_timestamp_ms: None,
-            committed_at_ms: None,
+            ..TableOutcome::default()
         };
         let result = self.load_table(table, files, deadline, &mut outcome).await;
         for bad in &outcome.unloadable {
@@ -516,8 +509,9 @@ impl<S: ObjectStore, E: StatementExecutor> Loader<S, E> {
         result
     }
 
-    /// The table's columns, or `None` when it does not exist.
-    async fn describe(
+    /// The table's columns, or `None` when it does not exist (maintain reads tables this way
+    /// too).
+    pub(crate) async fn describe(
         &self,
         target: &TableRef,
         deadline: Instant,

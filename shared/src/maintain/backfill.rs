@@ -18,7 +18,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use tracing::{Instrument, info, info_span, warn};
 
-use super::{Clock, MaintainError, Maintainer, single_i64};
+use super::{Clock, MaintainError, Maintainer, reported_count};
 use crate::config::BackfillSettings;
 use crate::plan;
 use crate::staging;
@@ -189,25 +189,13 @@ impl<S: ObjectStore, E: StatementExecutor, C: Clock> Maintainer<S, E, C> {
                 })?;
 
         if state.status == BackfillStatus::Waiting {
-            let newest = single_i64(
-                &self
-                    .execute(&source, &plan::backfill_newest(&source), &[], deadline)
-                    .await?,
-            )
-            .map_err(|detail| MaintainError::Table {
-                table: source.sql(),
-                detail,
-            })?;
+            let newest = self
+                .query_i64(&source, &plan::backfill_newest(&source), &[], deadline)
+                .await?;
             let oldest_stmt = plan::stream_oldest(&target);
-            let oldest = single_i64(
-                &self
-                    .execute(&target, &oldest_stmt.sql, &oldest_stmt.params, deadline)
-                    .await?,
-            )
-            .map_err(|detail| MaintainError::Table {
-                table: target.sql(),
-                detail,
-            })?;
+            let oldest = self
+                .query_i64(&target, &oldest_stmt.sql, &oldest_stmt.params, deadline)
+                .await?;
             outcome.backfill_newest_us = newest;
             outcome.stream_oldest_us = oldest;
             let min_overlap_us = self.config.backfill_min_overlap.as_micros() as i64;
@@ -260,12 +248,7 @@ impl<S: ObjectStore, E: StatementExecutor, C: Clock> Maintainer<S, E, C> {
             .execute(&target, &merge.sql, &merge.params, deadline)
             .await?;
         outcome.ran = true;
-        let rows = result
-            .column_index("num_inserted_rows")
-            .or_else(|| result.column_index("num_affected_rows"))
-            .or(Some(0))
-            .and_then(|i| result.rows.first()?.get(i).cloned().flatten())
-            .and_then(|v| v.trim().parse::<i64>().ok());
+        let rows = reported_count(&result, &["num_inserted_rows", "num_affected_rows"]);
         state.status = BackfillStatus::Done;
         state.completed_at_ms = Some(self.clock.now_ms());
         state.rows_inserted = rows;

@@ -17,7 +17,7 @@ use serde_json::Value as Json;
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::config::MaintainConfig;
-use crate::load::loader::Loader;
+use crate::load::loader::{LoadError, Loader, TableOutcome, is_table_missing};
 use crate::plan::TableRef;
 use crate::route::TableName;
 use crate::store::{ObjectStore, StoreError};
@@ -170,6 +170,8 @@ pub enum MaintainError {
     },
     #[error("table {table}: {detail}")]
     Table { table: String, detail: String },
+    #[error("{0}")]
+    Load(#[from] LoadError),
 }
 
 /// What one invocation did, job by job.
@@ -344,31 +346,41 @@ impl<S: ObjectStore, E: StatementExecutor, C: Clock> Maintainer<S, E, C> {
             })
     }
 
-    /// The table's columns, or `None` when it does not exist.
+    /// Runs a query answering one integer (or NULL).
+    async fn query_i64(
+        &self,
+        target: &TableRef,
+        sql: &str,
+        params: &[Param],
+        deadline: Instant,
+    ) -> Result<Option<i64>, MaintainError> {
+        let result = self.execute(target, sql, params, deadline).await?;
+        single_i64(&result).map_err(|detail| MaintainError::Table {
+            table: target.sql(),
+            detail,
+        })
+    }
+
+    /// The table's columns, or `None` when it does not exist: the load function's DESCRIBE.
     async fn describe(
         &self,
         target: &TableRef,
         deadline: Instant,
     ) -> Result<Option<Vec<crate::value::Field>>, MaintainError> {
-        let sql = format!("DESCRIBE TABLE {}", target.sql());
-        let result = match self.execute(target, &sql, &[], deadline).await {
-            Ok(r) => r,
-            Err(MaintainError::Warehouse { source, .. }) if is_table_missing(&source) => {
-                return Ok(None);
-            }
-            Err(e) => return Err(e),
-        };
-        crate::load::loader::fields_of_describe(&result)
-            .map(Some)
-            .map_err(|detail| MaintainError::Table {
-                table: target.sql(),
-                detail,
-            })
+        let mut scratch = TableOutcome::default();
+        Ok(self.loader.describe(target, deadline, &mut scratch).await?)
     }
 }
 
-pub(crate) fn is_table_missing(e: &WarehouseError) -> bool {
-    crate::load::loader::is_table_missing(e)
+/// The row count a DML statement reported: the first of the Databricks columns `names` that
+/// holds a number (`num_affected_rows`, …), else the first column (engines that answer a
+/// single count).
+fn reported_count(result: &StatementResult, names: &[&str]) -> Option<i64> {
+    names
+        .iter()
+        .filter_map(|name| result.value(0, name))
+        .find_map(|v| v.trim().parse().ok())
+        .or_else(|| single_i64(result).ok().flatten())
 }
 
 /// The single value of a one-row, one-column result, as an integer (`None` for NULL).
@@ -447,6 +459,32 @@ mod tests {
             let name = format!("maintain-{}.json", job.name());
             assert_eq!(Job::from_input(&read(&name)).unwrap(), vec![job], "{name}");
         }
+    }
+
+    #[test]
+    fn reported_counts_prefer_the_named_columns() {
+        let result = |columns: &[&str], row: &[Option<&str>]| StatementResult {
+            statement_id: "s".into(),
+            columns: columns
+                .iter()
+                .map(|c| (c.to_string(), "BIGINT".into()))
+                .collect(),
+            rows: vec![row.iter().map(|v| v.map(str::to_string)).collect()],
+            row_count: 1,
+        };
+        let databricks = result(
+            &["num_affected_rows", "num_inserted_rows"],
+            &[Some("7"), Some("5")],
+        );
+        assert_eq!(
+            reported_count(&databricks, &["num_inserted_rows", "num_affected_rows"]),
+            Some(5)
+        );
+        assert_eq!(reported_count(&databricks, &["num_affected_rows"]), Some(7));
+        let single = result(&["count"], &[Some("3")]);
+        assert_eq!(reported_count(&single, &["num_affected_rows"]), Some(3));
+        let none = result(&["count"], &[None]);
+        assert_eq!(reported_count(&none, &["num_affected_rows"]), None);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{Instrument, info, info_span, warn};
 
-use super::{Clock, MaintainError, Maintainer, is_table_missing, single_i64, timestamp_param};
+use super::{Clock, MaintainError, Maintainer, is_table_missing, reported_count, timestamp_param};
 use crate::plan;
 use crate::route::TableName;
 use crate::store::ObjectStore;
@@ -72,16 +72,7 @@ impl<S: ObjectStore, E: StatementExecutor, C: Clock> Maintainer<S, E, C> {
         };
         match result {
             Ok(r) => {
-                // Databricks answers `num_affected_rows`; other engines a single count.
-                let column = r.column_index("num_affected_rows").unwrap_or(0);
-                outcome.deleted = r
-                    .rows
-                    .first()
-                    .and_then(|row| row.get(column).cloned().flatten())
-                    .and_then(|v| v.trim().parse().ok());
-                if outcome.deleted.is_none() {
-                    outcome.deleted = single_i64(&r).ok().flatten();
-                }
+                outcome.deleted = reported_count(&r, &["num_affected_rows"]);
                 info!(table = %table, cutoff = %crate::value::format_timestamp(cutoff_ms * 1000), deleted = ?outcome.deleted, "tombstones removed");
             }
             Err(MaintainError::Warehouse { source, .. }) if is_table_missing(&source) => {
