@@ -79,18 +79,12 @@ pub fn merge_upsert(
         .iter()
         .map(|c| format!("{} DESC NULLS LAST", quote_ident(c)))
         .collect();
-    let source = deduplicated(table, target, files, &key, &order)?;
-    check_keys(target, files, &key)?;
-    let on: Vec<String> = key
-        .iter()
-        .map(|k| format!("t.{k} = s.{k}", k = quote_ident(k)))
-        .collect();
+    let (source, on) = keyed_source(table, target, files, &key, &order)?;
     Ok(format!(
         "MERGE INTO {table} AS t\nUSING {source} AS s\nON {on}\n\
          WHEN MATCHED AND (\n  {newer}\n) THEN UPDATE SET *\n\
          WHEN NOT MATCHED THEN INSERT *",
         table = table.sql(),
-        on = on.join(" AND "),
         newer = newer(&version),
     ))
 }
@@ -116,19 +110,31 @@ pub fn merge_append(
         "Kafka coordinates of an append table",
     )?;
     let order: Vec<String> = key.iter().map(|c| quote_ident(c)).collect();
-    let source = deduplicated(table, target, files, &key, &order)?;
-    check_keys(target, files, &key)?;
-    let on: Vec<String> = key
-        .iter()
-        .map(|k| format!("t.{k} = s.{k}", k = quote_ident(k)))
-        .collect();
+    let (source, on) = keyed_source(table, target, files, &key, &order)?;
     Ok(format!(
         "MERGE INTO {table} AS t\nUSING {source} AS s\nON {on}\n\
          WHEN NOT MATCHED THEN INSERT {insert}",
         table = table.sql(),
-        on = on.join(" AND "),
         insert = insert(target),
     ))
+}
+
+/// The MERGE source (the files deduplicated per `key`, first by `order`) and its `ON`
+/// condition on `key`, after checking that every file fills the key columns.
+fn keyed_source(
+    table: &TableRef,
+    target: &[Field],
+    files: &[StagedFile],
+    key: &[String],
+    order: &[String],
+) -> Result<(String, String), PlanError> {
+    let source = deduplicated(table, target, files, key, order)?;
+    check_keys(target, files, key)?;
+    let on: Vec<String> = key
+        .iter()
+        .map(|k| format!("t.{k} = s.{k}", k = quote_ident(k)))
+        .collect();
+    Ok((source, on.join(" AND ")))
 }
 
 /// Every file must fill the key columns (primary key, Kafka coordinates) from its own
