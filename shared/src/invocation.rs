@@ -1,6 +1,38 @@
-//! Facts of one Lambda invocation that every function needs.
+//! What every function's `main` and handler need: its variables with secrets resolved, its
+//! configuration errors logged, whether metrics are printed, the invocation's deadline.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::config::ConfigError;
+use crate::secrets::SecretError;
+
+/// The function's variables (collected by `main` from the process environment) with the
+/// secret they name from Secrets Manager or SSM merged in; a failure is logged naming the
+/// variable, and the function stops.
+pub async fn with_secrets(
+    mut vars: HashMap<String, String>,
+) -> Result<HashMap<String, String>, SecretError> {
+    if let Err(e) = crate::secrets::resolve_from_env_vars(&mut vars).await {
+        tracing::error!(variable = %e.variable(), "{e}");
+        return Err(e);
+    }
+    Ok(vars)
+}
+
+/// A parsed configuration, its error logged naming the variable (the function then stops).
+pub fn logged<T>(config: Result<T, ConfigError>) -> Result<T, ConfigError> {
+    if let Err(e) = &config {
+        tracing::error!(variable = %e.variable, "{e}");
+    }
+    config
+}
+
+/// Whether the process runs in Lambda, where CloudWatch reads stdout: metrics (Embedded
+/// Metric Format) are printed only then.
+pub fn emits_metrics(vars: &HashMap<String, String>) -> bool {
+    vars.contains_key("AWS_LAMBDA_FUNCTION_NAME")
+}
 
 /// The Lambda deadline (epoch milliseconds) as an `Instant`, less the safety margin.
 ///
@@ -40,6 +72,17 @@ fn time_left(deadline_ms: u64, now_ms: u64) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metrics_only_in_lambda() {
+        let mut vars = HashMap::new();
+        assert!(!emits_metrics(&vars));
+        vars.insert(
+            "AWS_LAMBDA_FUNCTION_NAME".to_string(),
+            "deltasink-load".to_string(),
+        );
+        assert!(emits_metrics(&vars));
+    }
 
     #[test]
     fn epoch_deadlines_and_emulator_budgets() {

@@ -6,10 +6,10 @@
 // layout of `main`'s future needs more than the default 128 query levels on a clean build.
 #![recursion_limit = "256"]
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use deltasink::config::LoadConfig;
+use deltasink::invocation;
 use deltasink::load::{self, loader::Loader, notifications};
 use deltasink::store::S3Store;
 use deltasink::warehouse::{ClientOptions, WarehouseClient};
@@ -24,20 +24,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     deltasink::telemetry::init();
-    let mut vars: HashMap<String, String> = std::env::vars().collect();
-    // Secrets come from Secrets Manager or SSM when a variable names one (production), and
-    // are merged into the variables before the configuration reads them.
-    if let Err(e) = deltasink::secrets::resolve_from_env_vars(&mut vars).await {
-        tracing::error!(variable = %e.variable(), "{e}");
-        return Err(e.into());
-    }
-    let config = match LoadConfig::from_vars(&vars) {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(variable = %e.variable, "{e}");
-            return Err(e.into());
-        }
-    };
+    let vars = invocation::with_secrets(std::env::vars().collect()).await?;
+    let config = invocation::logged(LoadConfig::from_vars(&vars))?;
     let warehouse = WarehouseClient::new(
         config.connection.clone(),
         config.credentials.clone(),
@@ -45,8 +33,7 @@ async fn main() -> Result<(), Error> {
     )?;
     let store = S3Store::from_env().await;
     let loader = Arc::new(Loader::new(config, store, warehouse));
-    // Metrics (CloudWatch Embedded Metric Format on stdout) only where CloudWatch reads them.
-    let emit_metrics = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
+    let emit_metrics = invocation::emits_metrics(&vars);
     lambda_runtime::run(service_fn(|event: LambdaEvent<Json>| {
         let loader = loader.clone();
         async move { handle(&loader, event, emit_metrics).await }
@@ -59,8 +46,7 @@ async fn handle(
     event: LambdaEvent<Json>,
     emit_metrics: bool,
 ) -> Result<Json, Error> {
-    let deadline =
-        deltasink::invocation::deadline(event.context.deadline, loader.config.deadline_margin);
+    let deadline = invocation::deadline(event.context.deadline, loader.config.deadline_margin);
     let from_sqs = event
         .payload
         .pointer("/Records/0/eventSource")

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use deltasink::check;
 use deltasink::config::MaintainConfig;
+use deltasink::invocation;
 use deltasink::maintain::{Job, Maintainer, SystemClock};
 use deltasink::store::S3Store;
 use deltasink::warehouse::{ClientOptions, WarehouseClient};
@@ -33,18 +34,13 @@ const CLI_BUDGET: Duration = Duration::from_secs(15 * 60);
 async fn main() -> Result<(), Error> {
     deltasink::telemetry::init();
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut vars: HashMap<String, String> = std::env::vars().collect();
-    if let Err(e) = deltasink::secrets::resolve_from_env_vars(&mut vars).await {
-        tracing::error!(variable = %e.variable(), "{e}");
-        return Err(e.into());
-    }
+    let vars = invocation::with_secrets(std::env::vars().collect()).await?;
     if !args.is_empty() {
         return by_hand(&args, &vars).await;
     }
     let maintainer = Arc::new(build(&vars).await?);
     let vars = Arc::new(vars);
-    // Metrics (CloudWatch Embedded Metric Format on stdout) only where CloudWatch reads them.
-    let emit_metrics = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
+    let emit_metrics = invocation::emits_metrics(&vars);
     lambda_runtime::run(service_fn(|event: LambdaEvent<Json>| {
         let maintainer = maintainer.clone();
         let vars = vars.clone();
@@ -54,13 +50,7 @@ async fn main() -> Result<(), Error> {
 }
 
 async fn build(vars: &HashMap<String, String>) -> Result<Maintain, Error> {
-    let config = match MaintainConfig::from_vars(vars) {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(variable = %e.variable, "{e}");
-            return Err(e.into());
-        }
-    };
+    let config = invocation::logged(MaintainConfig::from_vars(vars))?;
     let warehouse = WarehouseClient::new(
         config.load.connection.clone(),
         config.load.credentials.clone(),
@@ -77,7 +67,7 @@ async fn handle(
     emit_metrics: bool,
 ) -> Result<Json, Error> {
     let jobs = Job::from_input(&event.payload)?;
-    let deadline = deltasink::invocation::deadline(
+    let deadline = invocation::deadline(
         event.context.deadline,
         maintainer.config.load.deadline_margin,
     );

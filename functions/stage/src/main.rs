@@ -1,10 +1,10 @@
 //! The stage Lambda: MSK (or self-managed Kafka) batches → Parquet files in S3 staging.
 //! Wiring only: configuration, clients and the handler; the logic is in `deltasink::stage`.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use deltasink::config::StageConfig;
+use deltasink::invocation;
 use deltasink::kafka::KafkaEvent;
 use deltasink::registry::RegistryClient;
 use deltasink::stage::{StageSummary, Stager};
@@ -19,20 +19,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     deltasink::telemetry::init();
-    let mut vars: HashMap<String, String> = std::env::vars().collect();
-    // Secrets come from Secrets Manager or SSM when a variable names one (production), and
-    // are merged into the variables before the configuration reads them.
-    if let Err(e) = deltasink::secrets::resolve_from_env_vars(&mut vars).await {
-        tracing::error!(variable = %e.variable(), "{e}");
-        return Err(e.into());
-    }
-    let config = match StageConfig::from_vars(&vars) {
-        Ok(c) => Arc::new(c),
-        Err(e) => {
-            tracing::error!(variable = %e.variable, "{e}");
-            return Err(e.into());
-        }
-    };
+    let vars = invocation::with_secrets(std::env::vars().collect()).await?;
+    let config = Arc::new(invocation::logged(StageConfig::from_vars(&vars))?);
     let registry = config
         .registry
         .clone()
@@ -40,17 +28,12 @@ async fn main() -> Result<(), Error> {
         .transpose()?;
     let store = S3Store::from_env().await;
     let stager = Arc::new(Stager::new(config, store, registry));
-    let emit_metrics = in_lambda();
+    let emit_metrics = invocation::emits_metrics(&vars);
     lambda_runtime::run(service_fn(|event: LambdaEvent<KafkaEvent>| {
         let stager = stager.clone();
         async move { handle(&stager, event, emit_metrics).await }
     }))
     .await
-}
-
-/// Metrics (CloudWatch Embedded Metric Format on stdout) only where CloudWatch reads them.
-fn in_lambda() -> bool {
-    std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some()
 }
 
 async fn handle(
