@@ -90,17 +90,12 @@ impl<S: ObjectStore, E: StatementExecutor, C: Clock> Maintainer<S, E, C> {
                     self.quarantine(&bad.key, &table.table, &bad.reason).await?;
                     report.quarantined.push(bad.key.clone());
                 }
-                match &table.error {
-                    None => {
-                        report.loaded +=
-                            table.files - table.already_loaded - table.unloadable.len();
-                    }
-                    Some(e) => {
-                        error!(table = %table.table, files = table.files, error = %e, "re-drive: table not loaded; its files stay in staging for the next run");
-                        report
-                            .failed_tables
-                            .push(format!("redrive: table {}: {e}", table.table));
-                    }
+                report.loaded += table.files_loaded();
+                if let Some(e) = &table.error {
+                    error!(table = %table.table, files = table.files, error = %e, "re-drive: table not loaded; its files stay in staging for the next run");
+                    report
+                        .failed_tables
+                        .push(format!("redrive: table {}: {e}", table.table));
                 }
             }
         }
