@@ -19,7 +19,12 @@ use crate::value::Value;
 
 /// Decodes a Debezium JSON envelope, or `Ok(None)` when the value is not one.
 pub fn decode(bytes: &[u8]) -> Result<Option<Change>, DecodeError> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
+    // UTF-8 is validated once for the whole value (see `json::decode`); invalid text is left
+    // to the generic path, which names the position.
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return Ok(None);
+    };
+    let mut de = serde_json::Deserializer::from_str(text);
     let parts = match de.deserialize_map(EnvelopeVisitor) {
         Ok(parts) => parts,
         // Not an object, or invalid JSON: the generic path gives the precise error.
@@ -41,7 +46,7 @@ pub fn decode(bytes: &[u8]) -> Result<Option<Change>, DecodeError> {
     fields.push(("op".into(), Value::String(op)));
     if let Some(before) = parts.before {
         let before = if delete {
-            super::json::decode(before.get().as_bytes())?
+            super::json::decode_str(before.get())?
         } else {
             Value::Null
         };
