@@ -98,7 +98,7 @@ pub fn config() -> deltasink::config::StageConfig {
 
 /// Event JSON in, Parquet bytes out: everything the stage function does but the upload.
 pub fn stage_in_process(config: &deltasink::config::StageConfig, event_json: &[u8]) -> usize {
-    let event: deltasink::kafka::KafkaEvent = match serde_json::from_slice(event_json) {
+    let event = match deltasink::kafka::KafkaEvent::from_json(event_json) {
         Ok(e) => e,
         Err(e) => panic!("{e}"),
     };
@@ -288,7 +288,7 @@ pub fn stage_in_process_with(
     event_json: &[u8],
     schemas: &deltasink::registry::SchemaCache,
 ) -> usize {
-    let event: deltasink::kafka::KafkaEvent = match serde_json::from_slice(event_json) {
+    let event = match deltasink::kafka::KafkaEvent::from_json(event_json) {
         Ok(e) => e,
         Err(e) => panic!("{e}"),
     };

@@ -27,6 +27,30 @@ pub struct KafkaEvent {
     pub records: HashMap<String, Vec<KafkaRecord>>,
 }
 
+impl KafkaEvent {
+    /// Reads an event from the invocation payload. The stage function reads the payload itself
+    /// through this rather than letting the Lambda runtime deserialize it: the runtime tracks
+    /// the path of every field it reads (for its error messages), which cost a third more than
+    /// the parse itself on a 10k-record event (91 M vs 58 M instructions). The path is still
+    /// given when the payload is not an event: it is computed then, on the error path only.
+    pub fn from_json(payload: &[u8]) -> Result<KafkaEvent, EventError> {
+        serde_json::from_slice(payload).map_err(|_| {
+            let de = &mut serde_json::Deserializer::from_slice(payload);
+            match serde_path_to_error::deserialize::<_, KafkaEvent>(de) {
+                Err(e) => EventError::Payload {
+                    path: e.path().to_string(),
+                    detail: e.into_inner().to_string(),
+                },
+                // Unreachable in practice (the same bytes failed above); said plainly anyway.
+                Ok(_) => EventError::Payload {
+                    path: ".".into(),
+                    detail: "the payload could not be read as an event".into(),
+                },
+            }
+        })
+    }
+}
+
 /// One Kafka record as the event carries it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -147,6 +171,10 @@ pub struct PartitionRecords<'a> {
 /// keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EventError {
+    #[error(
+        "the invocation payload is not a Kafka event (at {path}): {detail}; expected the event an MSK or self-managed Kafka event source mapping sends"
+    )]
+    Payload { path: String, detail: String },
     #[error("unsupported eventSource {0:?}: expected aws:kafka (Amazon MSK) or SelfManagedKafka")]
     Source(String),
     #[error("record under {group:?} at offset {offset}: partition {partition} is out of range")]
@@ -270,6 +298,36 @@ mod tests {
     }
 
     #[test]
+    fn from_json_reads_events_and_names_where_a_payload_is_wrong() {
+        let event = KafkaEvent::from_json(
+            br#"{"eventSource": "aws:kafka", "records": {"t-0": [{"topic": "t", "partition": 0, "offset": 3, "timestamp": 1700000000123, "value": "e30="}]}}"#,
+        )
+        .unwrap();
+        assert_eq!(event.records["t-0"][0].timestamp, 1_700_000_000_123);
+        assert_eq!(
+            event.records["t-0"][0].value.as_ref().unwrap().as_bytes(),
+            b"e30="
+        );
+
+        let e = KafkaEvent::from_json(
+            br#"{"eventSource": "aws:kafka", "records": {"t-0": [{"topic": "t", "partition": 0, "offset": "3"}]}}"#,
+        )
+        .unwrap_err();
+        match &e {
+            EventError::Payload { path, detail } => {
+                assert_eq!(path, "records.t-0[0].offset");
+                assert!(detail.contains("expected i64"), "{detail}");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(e.to_string().contains("not a Kafka event"), "{e}");
+        assert!(matches!(
+            KafkaEvent::from_json(b"{\"records\": [1"),
+            Err(EventError::Payload { .. })
+        ));
+    }
+
+    #[test]
     fn self_managed_events_are_accepted_and_others_refused() {
         let ok: KafkaEvent = serde_json::from_str(
             r#"{"eventSource": "SelfManagedKafka", "bootstrapServers": "b:9092", "records": {}}"#,
@@ -330,7 +388,9 @@ mod tests {
             assert_eq!(buf, &data[..n], "length {n}");
         }
         // Non-canonical padding and trailing bits are refused, as the scalar decoder does.
-        for bad in ["QQ", "QR==", "QUI", "QUJ=", "Q===", "=QUJD", "QU JD", "QUJD\n"] {
+        for bad in [
+            "QQ", "QR==", "QUI", "QUJ=", "Q===", "=QUJD", "QU JD", "QUJD\n",
+        ] {
             assert!(scalar(bad.as_bytes()).is_err(), "{bad}");
             assert!(
                 decode_base64("key", bad.as_bytes(), &mut buf).is_err(),

@@ -1,15 +1,17 @@
 //! The stage Lambda: MSK (or self-managed Kafka) batches → Parquet files in S3 staging.
 //! Wiring only: configuration, clients and the handler; the logic is in `deltasink::stage`.
 
+mod payload;
+
 use std::sync::Arc;
 
 use deltasink::config::StageConfig;
 use deltasink::invocation;
-use deltasink::kafka::KafkaEvent;
 use deltasink::registry::RegistryClient;
 use deltasink::stage::{StageSummary, Stager};
 use deltasink::store::S3Store;
-use lambda_runtime::{Error, LambdaEvent, service_fn};
+use lambda_runtime::{Error, LambdaEvent, Runtime, layers, service_fn};
+use payload::{Payloads, ReadPayloadLayer};
 
 /// mimalloc: the stage pipeline allocates many small values; glibc malloc was a quarter of its
 /// profile (see the README benchmarks).
@@ -29,19 +31,34 @@ async fn main() -> Result<(), Error> {
     let store = S3Store::from_env().await;
     let stager = Arc::new(Stager::new(config, store, registry));
     let emit_metrics = invocation::emits_metrics(&vars);
-    lambda_runtime::run(service_fn(|event: LambdaEvent<KafkaEvent>| {
-        let stager = stager.clone();
-        async move { handle(&stager, event, emit_metrics).await }
-    }))
-    .await
+    // The event is read by `ReadPayloadLayer`, not by the runtime (see `payload`): the
+    // handler's own payload is a placeholder.
+    let payloads = Payloads::default();
+    let handler = {
+        let payloads = payloads.clone();
+        service_fn(move |event: LambdaEvent<serde::de::IgnoredAny>| {
+            let (stager, payloads) = (stager.clone(), payloads.clone());
+            async move { handle(&stager, &payloads, event, emit_metrics).await }
+        })
+    };
+    Runtime::new(handler)
+        .layer(ReadPayloadLayer(payloads))
+        .layer(layers::TracingLayer::new())
+        .run()
+        .await
 }
 
 async fn handle(
     stager: &Stager<S3Store, RegistryClient>,
-    event: LambdaEvent<KafkaEvent>,
+    payloads: &Payloads,
+    invocation: LambdaEvent<serde::de::IgnoredAny>,
     emit_metrics: bool,
 ) -> Result<StageSummary, Error> {
-    let summary = stager.stage(&event.payload).await.map_err(|e| {
+    let event = payloads.take(&invocation.context.request_id).map_err(|e| {
+        tracing::error!(error = %e, "the invocation payload is not a Kafka event");
+        e
+    })?;
+    let summary = stager.stage(&event).await.map_err(|e| {
         tracing::error!(error = %e, "stage failed; the event source mapping will retry the batch");
         e
     })?;
