@@ -29,7 +29,7 @@ pub fn repo_root() -> PathBuf {
 pub fn kafka_event(name: &str) -> Result<KafkaEvent> {
     let path = repo_root().join("events").join(name);
     let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-    serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", path.display()))
+    KafkaEvent::from_json(&bytes).with_context(|| format!("parsing {}", path.display()))
 }
 
 fn require_env(name: &str) -> Result<String> {
