@@ -8,17 +8,19 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder, Float32Builder,
-    Float64Builder, Int32Builder, Int64Builder, ListArray, NullBufferBuilder, StringBuilder,
-    StructArray, TimestampMicrosecondBuilder,
+    Array, ArrayRef, AsArray, BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder,
+    Float32Builder, Float64Builder, Int32Builder, Int64Builder, ListArray, NullBufferBuilder,
+    StringBuilder, StructArray, TimestampMicrosecondBuilder,
 };
 use arrow::buffer::OffsetBuffer;
-use arrow::datatypes::{DataType, Field as ArrowField, Fields, Schema, TimeUnit};
+use arrow::datatypes::{DataType, Field as ArrowField, Fields, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
-use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_writer::ArrowWriterOptions;
+use parquet::arrow::{ArrowSchemaConverter, ArrowWriter, add_encoded_arrow_schema_to_metadata};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterPropertiesBuilder};
+use parquet::schema::types::ColumnPath;
 
 use crate::config::NestedMode;
 use crate::route::TableMode;
@@ -96,7 +98,16 @@ pub fn record_batch(
     rows: &[Row],
     fields: &[Field],
 ) -> Result<RecordBatch, EncodeError> {
-    let table_name = table.table.to_string();
+    let schema = Arc::new(Schema::new(arrow_fields(fields)));
+    batch_with_schema(table, rows, fields, schema)
+}
+
+fn batch_with_schema(
+    table: &TableRows,
+    rows: &[Row],
+    fields: &[Field],
+    schema: SchemaRef,
+) -> Result<RecordBatch, EncodeError> {
     let metadata = match table.mode {
         TableMode::Raw => 5,
         _ => rows::cdc_metadata_fields().len(),
@@ -122,7 +133,7 @@ pub fn record_batch(
     for (field, values) in data_fields.iter().zip(&columns) {
         arrays.push(
             build_array(&field.ty, values).map_err(|detail| EncodeError::Value {
-                table: table_name.clone(),
+                table: table.table.to_string(),
                 column: field.name.to_string(),
                 detail,
             })?,
@@ -131,9 +142,8 @@ pub fn record_batch(
     drop(columns);
     arrays.extend(metadata_arrays(table, rows));
 
-    let schema = Arc::new(Schema::new(arrow_fields(fields)));
     RecordBatch::try_new(schema, arrays).map_err(|source| EncodeError::Arrow {
-        table: table_name,
+        table: table.table.to_string(),
         source,
     })
 }
@@ -428,8 +438,14 @@ fn mismatch(expected: &str, got: &Value) -> String {
     format!("expected a {expected} value, got {}", got.to_json(None))
 }
 
-/// Writer settings of staged files.
+/// Writer settings of staged files, the footer's key-value metadata included. Dictionary
+/// encoding is on for every column here; [`TableEncoder`] turns it off where values do not
+/// repeat.
 pub fn writer_properties(table: &TableRows) -> WriterProperties {
+    writer_properties_builder(table).build()
+}
+
+fn writer_properties_builder(table: &TableRows) -> WriterPropertiesBuilder {
     let level = ZstdLevel::try_new(1).unwrap_or_default();
     let primary_key = {
         let mut out = String::from("[");
@@ -442,9 +458,18 @@ pub fn writer_properties(table: &TableRows) -> WriterProperties {
         out.push(']');
         out
     };
-    WriterProperties::builder()
+    // Column statistics only where they are read: the load function takes the oldest Kafka
+    // timestamp of a file from its footer. Staged files are read whole, once, so neither
+    // other statistics nor page offset indexes serve a reader.
+    let mut builder = WriterProperties::builder()
         .set_compression(Compression::ZSTD(level))
-        .set_statistics_enabled(EnabledStatistics::Chunk)
+        .set_statistics_enabled(EnabledStatistics::None)
+        .set_offset_index_disabled(true);
+    for timestamp in [rows::KAFKA_TIMESTAMP, rows::RAW_TIMESTAMP] {
+        builder = builder
+            .set_column_statistics_enabled(ColumnPath::from(timestamp), EnabledStatistics::Chunk);
+    }
+    builder
         .set_coerce_types(true)
         .set_max_row_group_row_count(Some(128 * 1024))
         .set_key_value_metadata(Some(vec![
@@ -456,22 +481,142 @@ pub fn writer_properties(table: &TableRows) -> WriterProperties {
                 FORMAT_VERSION.to_string(),
             ),
         ]))
-        .build()
 }
 
 /// Encodes a record batch as one Parquet file.
 pub fn parquet_bytes(table: &TableRows, batch: &RecordBatch) -> Result<Vec<u8>, EncodeError> {
+    let options = ArrowWriterOptions::new().with_properties(writer_properties(table));
+    write_file(table, batch, options)
+}
+
+fn write_file(
+    table: &TableRows,
+    batch: &RecordBatch,
+    options: ArrowWriterOptions,
+) -> Result<Vec<u8>, EncodeError> {
     let wrap = |source| EncodeError::Parquet {
         table: table.table.to_string(),
         source,
     };
     let mut out = Vec::with_capacity(batch.get_array_memory_size() / 3);
-    let mut writer = ArrowWriter::try_new(&mut out, batch.schema(), Some(writer_properties(table)))
-        .map_err(wrap)?;
+    let mut writer =
+        ArrowWriter::try_new_with_options(&mut out, batch.schema(), options).map_err(wrap)?;
     writer.write(batch).map_err(wrap)?;
     writer.close().map_err(wrap)?;
     Ok(out)
 }
+
+/// Encodes the files of one table. What is the same for each of them (the columns, the Arrow
+/// and Parquet schemas, the writer settings and the footer metadata with its serialized Arrow
+/// schema) is worked out once, at the table's first file.
+pub struct TableEncoder<'t> {
+    table: &'t TableRows,
+    fields: Vec<Field>,
+    schema: SchemaRef,
+    /// Settled by the first file, whose values choose the dictionary-encoded columns.
+    options: Option<ArrowWriterOptions>,
+}
+
+impl<'t> TableEncoder<'t> {
+    pub fn new(table: &'t TableRows, nested: NestedMode) -> Self {
+        let fields = file_fields(table, nested);
+        let schema = Arc::new(Schema::new(arrow_fields(&fields)));
+        TableEncoder {
+            table,
+            fields,
+            schema,
+            options: None,
+        }
+    }
+
+    /// The record batch of `rows` (a slice of the table's rows).
+    pub fn record_batch(&self, rows: &[Row]) -> Result<RecordBatch, EncodeError> {
+        batch_with_schema(self.table, rows, &self.fields, Arc::clone(&self.schema))
+    }
+
+    /// One Parquet file of `batch` (a batch of [`Self::record_batch`]).
+    pub fn parquet_bytes(&mut self, batch: &RecordBatch) -> Result<Vec<u8>, EncodeError> {
+        let options = match &self.options {
+            Some(options) => options.clone(),
+            None => {
+                let options = self.writer_options(batch)?;
+                self.options = Some(options.clone());
+                options
+            }
+        };
+        write_file(self.table, batch, options)
+    }
+
+    fn writer_options(&self, batch: &RecordBatch) -> Result<ArrowWriterOptions, EncodeError> {
+        let mut builder = writer_properties_builder(self.table);
+        for (field, column) in self.schema.fields().iter().zip(batch.columns()) {
+            if !values_repeat(column) {
+                builder = builder
+                    .set_column_dictionary_enabled(ColumnPath::from(field.name().as_str()), false);
+            }
+        }
+        let mut properties = builder.build();
+        // What ArrowWriter would add to each file's footer, once for the table.
+        add_encoded_arrow_schema_to_metadata(&self.schema, &mut properties);
+        let parquet_schema = ArrowSchemaConverter::new()
+            .with_coerce_types(properties.coerce_types())
+            .convert(&self.schema)
+            .map_err(|source| EncodeError::Parquet {
+                table: self.table.table.to_string(),
+                source,
+            })?;
+        Ok(ArrowWriterOptions::new()
+            .with_properties(properties)
+            .with_skip_arrow_metadata(true)
+            .with_parquet_schema(parquet_schema))
+    }
+}
+
+/// Whether a column's values repeat enough for dictionary encoding to pay, judged on up to
+/// [`DICTIONARY_SAMPLE`] values spread over the array: at least two occurrences per distinct
+/// value on average. Unique values (offsets, timestamps, ids, e-mails…) cost a hash lookup
+/// each, a dictionary page as large as the plain values and an index page on top. Columns of
+/// nested or boolean type (never dictionary-encoded) keep the default.
+fn values_repeat(column: &ArrayRef) -> bool {
+    use std::collections::HashSet;
+    let n = column.len();
+    let sample = n.min(DICTIONARY_SAMPLE);
+    let index = |k: usize| k * n / sample.max(1);
+    let distinct_ratio = |distinct: usize, seen: usize| distinct * 2 <= seen;
+    if let Some(strings) = column.as_string_opt::<i32>() {
+        let mut set = HashSet::with_capacity(sample);
+        let mut seen = 0;
+        for i in (0..sample).map(index).filter(|&i| strings.is_valid(i)) {
+            set.insert(strings.value(i));
+            seen += 1;
+        }
+        return distinct_ratio(set.len(), seen);
+    }
+    if let Some(bytes) = column.as_binary_opt::<i32>() {
+        let mut set = HashSet::with_capacity(sample);
+        let mut seen = 0;
+        for i in (0..sample).map(index).filter(|&i| bytes.is_valid(i)) {
+            set.insert(bytes.value(i));
+            seen += 1;
+        }
+        return distinct_ratio(set.len(), seen);
+    }
+    let Some(width) = column.data_type().primitive_width() else {
+        return true;
+    };
+    let data = column.to_data();
+    let values = &data.buffers()[0].as_slice()[data.offset() * width..];
+    let mut set = HashSet::with_capacity(sample);
+    let mut seen = 0;
+    for i in (0..sample).map(index).filter(|&i| column.is_valid(i)) {
+        set.insert(&values[i * width..(i + 1) * width]);
+        seen += 1;
+    }
+    distinct_ratio(set.len(), seen)
+}
+
+/// How many values of a file's column [`values_repeat`] looks at.
+const DICTIONARY_SAMPLE: usize = 256;
 
 #[cfg(test)]
 mod tests {
@@ -637,5 +782,71 @@ mod tests {
         let b = batch.column_by_name("b").unwrap().as_string::<i32>();
         assert_eq!((a.value(0), a.value(1), a.is_null(2)), (1, 2, true));
         assert_eq!((b.value(0), b.value(1), b.value(2)), ("x", "y", "z"));
+    }
+
+    #[test]
+    fn table_encoder_files_round_trip_with_the_same_footer() {
+        let mut t = TableRows::new(
+            TableName::parse("s.t").unwrap(),
+            TableMode::Upsert,
+            vec!["id".into()],
+            vec![Arc::from("topic.a")].into(),
+        );
+        for i in 0..40i64 {
+            let mut r = row(
+                100 + i,
+                vec![
+                    ("id", Value::Int(i)),
+                    (
+                        "status",
+                        Value::String(["new", "paid"][i as usize % 2].into()),
+                    ),
+                ],
+            );
+            r.at.timestamp_ms = 1_700_000_000_000 + 40 - i;
+            t.push(r);
+        }
+        let mut encoder = TableEncoder::new(&t, NestedMode::Struct);
+        for rows in t.rows.chunks(20) {
+            let batch = encoder.record_batch(rows).unwrap();
+            let bytes = encoder.parquet_bytes(&batch).unwrap();
+            let builder =
+                ParquetRecordBatchReaderBuilder::try_new(Bytes::from(bytes.clone())).unwrap();
+            let metadata = builder.metadata().clone();
+            let (back, kv) = read_back(bytes);
+            // The same batch through the plain path: same schema, values and footer metadata.
+            let (plain, plain_kv) = read_back(parquet_bytes(&t, &batch).unwrap());
+            assert_eq!(back, plain);
+            assert_eq!(back.schema().fields(), batch.schema().fields());
+            assert_eq!(back.columns(), batch.columns());
+            assert_eq!(kv, plain_kv);
+            assert!(kv.iter().any(|e| e.key == "ARROW:schema"));
+
+            let chunks = metadata.row_group(0).columns();
+            let chunk = |name: &str| {
+                chunks
+                    .iter()
+                    .find(|c| c.column_path().string() == name)
+                    .unwrap()
+            };
+            let dictionary = |name: &str| chunk(name).dictionary_page_offset().is_some();
+            // Unique values go plain; repeated ones keep their dictionary.
+            assert!(!dictionary("id") && !dictionary("_kafka_offset"));
+            assert!(!dictionary("_kafka_timestamp"));
+            assert!(dictionary("status") && dictionary("_kafka_topic") && dictionary("_cdc_ts"));
+            // The load function's statistic is there; the others are not written.
+            let first = rows[0].at.timestamp_ms;
+            let oldest = rows[rows.len() - 1].at.timestamp_ms;
+            assert!(oldest < first);
+            match chunk("_kafka_timestamp").statistics() {
+                Some(parquet::file::statistics::Statistics::Int64(s)) => {
+                    assert_eq!(s.min_opt(), Some(&(oldest * 1000)));
+                    assert_eq!(s.max_opt(), Some(&(first * 1000)));
+                }
+                other => panic!("statistics of _kafka_timestamp: {other:?}"),
+            }
+            assert!(chunk("id").statistics().is_none());
+            assert!(chunk("id").offset_index_offset().is_none());
+        }
     }
 }

@@ -60,7 +60,7 @@ fn encode_table(
     files: &mut Vec<PlannedFile>,
     summary: &mut StageSummary,
 ) -> Result<(), StageError> {
-    let fields = encode::file_fields(&table, config.nested);
+    let mut encoder = encode::TableEncoder::new(&table, config.nested);
     let mut start = 0;
     let mut part_number = 0;
     while start < table.rows.len() {
@@ -93,8 +93,8 @@ fn encode_table(
             end += 1;
         }
         let rows = &table.rows[start..end];
-        let batch = encode::record_batch(&table, rows, &fields)?;
-        let body = encode::parquet_bytes(&table, &batch)?;
+        let batch = encoder.record_batch(rows)?;
+        let body = encoder.parquet_bytes(&batch)?;
         let topic_name = table
             .topics
             .get(topic as usize)
