@@ -8,12 +8,8 @@
 //! exactly what `json::decode` followed by [`debezium::unwrap`] gives (a test checks this on
 //! the samples), so it changes speed, never results.
 
-use std::fmt;
-
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
-
 use super::debezium::{self, Change};
-use super::json::{ValueSeed, json_error};
+use super::json_reader::Reader;
 use super::{DecodeError, Decoded};
 use crate::value::Value;
 
@@ -24,97 +20,81 @@ pub fn decode(bytes: &[u8]) -> Result<Option<Change>, DecodeError> {
     let Ok(text) = std::str::from_utf8(bytes) else {
         return Ok(None);
     };
-    let mut de = serde_json::Deserializer::from_str(text);
-    let parts = match de.deserialize_map(EnvelopeVisitor) {
-        Ok(parts) => parts,
-        // Not an object, or invalid JSON: the generic path gives the precise error.
-        Err(_) => return Ok(None),
+    // Not an object, invalid JSON, or a form the hand-written reader leaves to serde_json:
+    // the generic path gives the precise error or the value.
+    let Some(envelope) = Reader::with(text, read_envelope) else {
+        return Ok(None);
     };
-    if de.end().map_err(json_error).is_err() {
-        return Ok(None);
-    }
-    let Some(op) = parts.op else { return Ok(None) };
-    if parts.before.is_none() && parts.after.is_none() {
-        return Ok(None);
-    }
     // Rebuild the minimal envelope and let the one unwrap implementation judge it, so both
     // paths report the same errors and the same metadata.
-    // `after` is parsed as it is read (one pass); `before` is kept as raw text and parsed only
-    // when the op uses it (deletes); an unused image is a placeholder for its presence.
+    debezium::unwrap(Decoded::untyped(Value::Struct(envelope))).map(Some)
+}
+
+/// Reads the envelope into the fields [`debezium::unwrap`] looks at, or `None` when the value
+/// is not an envelope or the reader cannot read it all.
+///
+/// `after` is read as it comes (one pass); `before` is stepped over and its position kept, as
+/// `op` usually comes after it and only deletes use it (it is read then). Every other value
+/// is stepped over without allocating, but checked all the same: an invalid document must go
+/// to the generic path.
+fn read_envelope(r: &mut Reader<'_>) -> Option<Vec<(Box<str>, Value)>> {
+    let mut op: Option<Value> = None;
+    let mut before: Option<usize> = None;
+    let mut after: Option<Value> = None;
+    let mut ts_ms: Option<Value> = None;
+    let mut ts_us: Option<Value> = None;
+    let mut source: Option<Value> = None;
+    if r.open_object(0)? {
+        loop {
+            // A duplicated key keeps its last value, as the generic decoder does.
+            match r.key()?.as_str() {
+                "op" => op = Some(r.value(1)?),
+                "before" => {
+                    r.skip_ws()?;
+                    before = Some(r.pos());
+                    r.skip_value(1)?;
+                }
+                "after" => after = Some(r.value(1)?),
+                "ts_ms" => ts_ms = Some(r.value(1)?),
+                "ts_us" => ts_us = Some(r.value(1)?),
+                "source" => source = Some(read_source(r)?),
+                _ => r.skip_value(1)?,
+            }
+            if !r.next_or_close(b'}')? {
+                break;
+            }
+        }
+    }
+    r.end()?;
+    let Some(Value::String(op)) = op else {
+        return None;
+    };
+    if before.is_none() && after.is_none() {
+        return None;
+    }
+    // Only the image the op uses: `unwrap` reads no other, and takes a missing one as null.
     let delete = &*op == "d";
     let mut fields: Vec<(Box<str>, Value)> = Vec::with_capacity(5);
     fields.push(("op".into(), Value::String(op)));
-    if let Some(before) = parts.before {
-        let before = if delete {
-            super::json::decode_str(before.get())?
-        } else {
-            Value::Null
-        };
-        fields.push(("before".into(), before));
+    if delete {
+        if let Some(at) = before {
+            r.seek(at);
+            fields.push(("before".into(), r.value(1)?));
+        }
+    } else if let Some(after) = after {
+        fields.push(("after".into(), after));
     }
-    if let Some(after) = parts.after {
-        fields.push(("after".into(), if delete { Value::Null } else { after }));
-    }
-    if let Some(ts) = parts.ts_ms {
+    if let Some(ts) = ts_ms {
         fields.push(("ts_ms".into(), ts));
     }
-    if let Some(ts) = parts.ts_us {
+    if let Some(ts) = ts_us {
         fields.push(("ts_us".into(), ts));
     }
-    if let Some(source) = parts.source {
+    if let Some(source) = source {
         fields.push(("source".into(), source));
     }
-    debezium::unwrap(Decoded::untyped(Value::Struct(fields))).map(Some)
+    Some(fields)
 }
-
-#[derive(Default)]
-struct Parts<'de> {
-    op: Option<Box<str>>,
-    /// `before` as raw JSON text borrowed from the input: `op` usually comes after it, and
-    /// only deletes use it.
-    before: Option<&'de serde_json::value::RawValue>,
-    after: Option<Value>,
-    ts_ms: Option<Value>,
-    ts_us: Option<Value>,
-    source: Option<Value>,
-}
-
-/// The envelope fields the fast path reads; keys are matched without allocating.
-enum Key {
-    Op,
-    Before,
-    After,
-    TsMs,
-    TsUs,
-    Source,
-    Other,
-}
-
-impl<'de> serde::Deserialize<'de> for Key {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Key, D::Error> {
-        struct KeyVisitor;
-        impl Visitor<'_> for KeyVisitor {
-            type Value = Key;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an object key")
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Key, E> {
-                Ok(match v {
-                    "op" => Key::Op,
-                    "before" => Key::Before,
-                    "after" => Key::After,
-                    "ts_ms" => Key::TsMs,
-                    "ts_us" => Key::TsUs,
-                    "source" => Key::Source,
-                    _ => Key::Other,
-                })
-            }
-        }
-        d.deserialize_str(KeyVisitor)
-    }
-}
-
-struct EnvelopeVisitor;
 
 /// Fields of `source` that [`debezium::unwrap`] reads: times and log positions.
 const SOURCE_FIELDS: &[&str] = &[
@@ -129,100 +109,34 @@ const SOURCE_FIELDS: &[&str] = &[
     "scn",
 ];
 
-impl<'de> Visitor<'de> for EnvelopeVisitor {
-    type Value = Parts<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a Debezium envelope object")
+/// Reads `source`, keeping only [`SOURCE_FIELDS`] of an object. A `source` that is not an
+/// object is read as `null`: [`debezium::unwrap`] finds no field in either.
+fn read_source(r: &mut Reader<'_>) -> Option<Value> {
+    if r.skip_ws()? != b'{' {
+        r.skip_value(1)?;
+        return Some(Value::Null);
     }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Parts<'de>, A::Error> {
-        let mut parts = Parts::default();
-        while let Some(key) = map.next_key::<Key>()? {
-            match key {
-                Key::Op => {
-                    let op: Value = map.next_value_seed(ValueSeed)?;
-                    parts.op = match op {
-                        Value::String(s) => Some(s),
-                        _ => None,
-                    };
-                }
-                Key::Before => parts.before = Some(map.next_value()?),
-                Key::After => parts.after = Some(map.next_value_seed(ValueSeed)?),
-                Key::TsMs => parts.ts_ms = Some(map.next_value_seed(ValueSeed)?),
-                Key::TsUs => parts.ts_us = Some(map.next_value_seed(ValueSeed)?),
-                Key::Source => parts.source = Some(map.next_value_seed(SourceSeed)?),
-                Key::Other => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(parts)
-    }
-}
-
-/// A `source` key: one of [`SOURCE_FIELDS`], or another one.
-struct SourceKey(Option<&'static str>);
-
-impl<'de> serde::Deserialize<'de> for SourceKey {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<SourceKey, D::Error> {
-        struct KeyVisitor;
-        impl Visitor<'_> for KeyVisitor {
-            type Value = SourceKey;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an object key")
-            }
-            fn visit_str<E>(self, v: &str) -> Result<SourceKey, E> {
-                Ok(SourceKey(SOURCE_FIELDS.iter().find(|f| **f == v).copied()))
-            }
-        }
-        d.deserialize_str(KeyVisitor)
-    }
-}
-
-/// Reads `source`, keeping only [`SOURCE_FIELDS`].
-struct SourceSeed;
-
-impl<'de> DeserializeSeed<'de> for SourceSeed {
-    type Value = Value;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        d.deserialize_any(SourceVisitor)
-    }
-}
-
-struct SourceVisitor;
-
-impl<'de> Visitor<'de> for SourceVisitor {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a Debezium source block")
-    }
-
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut fields: Vec<(Box<str>, Value)> = Vec::new();
-        while let Some(SourceKey(known)) = map.next_key::<SourceKey>()? {
-            match known {
+    let mut fields: Vec<(Box<str>, Value)> = Vec::new();
+    if r.open_object(1)? {
+        loop {
+            let key = r.key()?;
+            match SOURCE_FIELDS.iter().find(|f| **f == key.as_str()) {
                 Some(name) => {
-                    let value = map.next_value_seed(ValueSeed)?;
+                    let value = r.value(2)?;
                     // A duplicated key keeps its last value, as the generic decoder does.
-                    match fields.iter_mut().find(|(n, _)| &**n == name) {
+                    match fields.iter_mut().find(|(n, _)| &**n == *name) {
                         Some(field) => field.1 = value,
-                        None => fields.push((name.into(), value)),
+                        None => fields.push(((*name).into(), value)),
                     }
                 }
-                None => {
-                    map.next_value::<IgnoredAny>()?;
-                }
+                None => r.skip_value(2)?,
+            }
+            if !r.next_or_close(b'}')? {
+                break;
             }
         }
-        Ok(Value::Struct(fields))
     }
+    Some(Value::Struct(fields))
 }
 
 #[cfg(test)]
@@ -299,10 +213,165 @@ mod tests {
         assert!(n > 30);
     }
 
+    #[test]
+    fn skipped_values_are_checked_as_the_generic_path_checks_them() {
+        // serde_json's skipping (IgnoredAny, RawValue) let these through where its full read
+        // refuses them; the fast path now leaves them to the generic path, which refuses them.
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        for text in [
+            r#"{"op": "c", "after": {"id": 1}, "x": 1e400}"#.to_string(),
+            r#"{"op": "c", "after": {"id": 1}, "transaction": "\ud800"}"#.to_string(),
+            r#"{"op": "u", "before": {"a": "\udc00"}, "after": {"id": 1}}"#.to_string(),
+            r#"{"op": "d", "before": {"id": 1e400}}"#.to_string(),
+            r#"{"op": "c", "after": {"id": 1}, "source": {"db": 1e999}}"#.to_string(),
+            format!(r#"{{"op": "c", "after": {{"id": 1}}, "transaction": {deep}}}"#),
+            format!(r#"{{"op": "u", "before": {deep}, "after": {{"id": 1}}}}"#),
+            r#"{"op": "c", "after": {"id": 1}, "x": "a\u0001"} "#.to_string() + "x",
+        ] {
+            assert_eq!(decode(text.as_bytes()), Ok(None), "{text}");
+            assert!(
+                matches!(json::decode(text.as_bytes()), Err(DecodeError::Json { .. })),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn escapes_and_duplicates_in_the_envelope_agree_with_the_generic_path() {
+        for text in [
+            r#"{"\u006fp": "\u0064", "before": {"id": 7, "s": "a\"b\u00e9"}, "after": null}"#,
+            r#"{"op": "c", "op": "u", "after": {"id": 1}, "after": {"id": 2}}"#,
+            r#"{"op": 5, "op": "r", "after": {"id": 1}}"#,
+            r#"{"op": "d", "before": {"id": 1}, "before": {"id": 2}}"#,
+            r#"{"op": "c", "after": {"id": 1}, "source": {"lsn": 1, "lsn": 2, "ts_ms": 3}, "source": {"ts_ms": 4, "x": [{"y": "\ud83d\ude00"}]}}"#,
+            r#" { "after" : { "id" : 1 } , "op" : "c" , "source" : null } "#,
+            r#"{"after": {"id": 1}, "op": "c", "source": [{"lsn": 5}], "ts_ms": 2}"#,
+            r#"{"after": {"id": 1}, "op": "c", "source": 5, "source": {"lsn": 6}}"#,
+            r#"{"op": "c", "after": {"id": -0, "f": 1.5e-3, "big": 18446744073709551615}, "ts_us": 12}"#,
+        ] {
+            let (fast, slow) = both(text);
+            assert_eq!(fast.unwrap().unwrap(), slow.unwrap(), "{text}");
+        }
+    }
+
+    fn envelope() -> impl Strategy<Value = String> {
+        use crate::decode::json_reader::tests::{document, string_literal};
+        let object = prop::collection::vec(("[a-e]", document()), 0..6).prop_map(|m| {
+            let m: Vec<String> = m.iter().map(|(k, v)| format!("\"{k}\": {v}")).collect();
+            format!("{{{}}}", m.join(", "))
+        });
+        let image = prop_oneof![1 => Just("null".to_string()), 4 => object, 1 => document()];
+        // Times stay within what `debezium::unwrap` can scale to microseconds: its `ms * 1000`
+        // overflows beyond (the same on both paths; a panic in debug builds).
+        let time = || {
+            prop_oneof![
+                4 => (-(1i64 << 52)..(1i64 << 52)).prop_map(|n| n.to_string()),
+                1 => prop::sample::select(vec!["-0", "1.5", "1e3", "18446744073709551615", "\"1\"", "null", "{}"])
+                    .prop_map(String::from),
+            ]
+        };
+        let source_value = prop_oneof![
+            time(),
+            Just("\"mysql-bin.000003\"".to_string()),
+            Just("\"0000002a:00000100:0003\"".to_string()),
+            Just("\"123456\"".to_string()),
+            Just("null".to_string()),
+            document(),
+        ];
+        let source_key = prop_oneof![
+            prop::sample::select(&SOURCE_FIELDS[2..]).prop_map(String::from),
+            "[a-z]{1,8}",
+        ];
+        let source = prop_oneof![
+            6 => prop::collection::vec(
+                prop_oneof![
+                    (prop::sample::select(&["ts_ms", "ts_us"][..]).prop_map(String::from), time()),
+                    (source_key, source_value),
+                ],
+                0..8,
+            )
+            .prop_map(|m| {
+                let m: Vec<String> = m.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+                format!("{{{}}}", m.join(","))
+            }),
+            1 => Just("null".to_string()),
+            1 => document(),
+        ];
+        let op = prop_oneof![
+            prop::sample::select(vec![
+                "\"c\"",
+                "\"u\"",
+                "\"d\"",
+                "\"r\"",
+                "\"t\"",
+                "\"x\"",
+                "5",
+                "null",
+                "\"\\u0064\""
+            ])
+            .prop_map(String::from),
+            string_literal(),
+        ];
+        let member = prop_oneof![
+            2 => op.prop_map(|v| format!("\"op\":{v}")),
+            3 => (prop::sample::select(vec!["before", "after"]), image)
+                .prop_map(|(k, v)| format!("\"{k}\":{v}")),
+            1 => (prop::sample::select(vec!["ts_ms", "ts_us"]), time())
+                .prop_map(|(k, v)| format!("\"{k}\":{v}")),
+            2 => source.prop_map(|v| format!("\"source\":{v}")),
+            1 => (prop::sample::select(vec!["transaction", "schema", "x"]), document())
+                .prop_map(|(k, v)| format!("\"{k}\":{v}")),
+            1 => time().prop_map(|v| format!("\"\\u0074s_ms\":{v}")),
+        ];
+        prop::collection::vec(member, 0..8).prop_map(|m| format!("{{{}}}", m.join(",")))
+    }
+
     proptest! {
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
             let _ = decode(&bytes);
+        }
+
+        /// Whatever the fast path answers is what the generic path gives; it steps aside only
+        /// for non-envelopes and documents the hand-written reader leaves to serde_json.
+        #[test]
+        fn envelopes_decode_the_same_both_ways(text in envelope()) {
+            let (fast, slow) = both(&text);
+            match fast {
+                Ok(Some(change)) => prop_assert_eq!(Ok(change), slow, "{}", text),
+                Err(e) => prop_assert_eq!(Err(e), slow, "{}", text),
+                Ok(None) => {
+                    if let Ok(value) = json::decode(text.as_bytes()) {
+                        prop_assert!(
+                            !debezium::is_envelope(&value)
+                                || crate::decode::json_reader::parse(&text).is_none(),
+                            "stepped aside for {}", text
+                        );
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn mutated_envelopes_decode_the_same_both_ways(
+            text in envelope(),
+            at in any::<prop::sample::Index>(),
+            byte in prop::sample::select(b"{}[]\",:\\u0-.eE \n\x01\xff".to_vec()),
+            insert in any::<bool>(),
+        ) {
+            let mut bytes = text.into_bytes();
+            let i = at.index(bytes.len() + 1);
+            if insert || i == bytes.len() {
+                bytes.insert(i, byte);
+            } else {
+                bytes[i] = byte;
+            }
+            let slow = json::decode(&bytes).and_then(|v| debezium::unwrap(Decoded::untyped(v)));
+            match decode(&bytes) {
+                Ok(Some(change)) => prop_assert_eq!(Ok(change), slow),
+                Err(e) => prop_assert_eq!(Err(e), slow),
+                Ok(None) => {}
+            }
         }
     }
 }

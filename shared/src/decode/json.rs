@@ -1,4 +1,5 @@
-//! Plain JSON → [`Value`], parsed in one pass with no intermediate document tree.
+//! Plain JSON → [`Value`], parsed in one pass with no intermediate document tree: by the
+//! hand-written [`super::json_reader`], or by serde_json (below) for what that one leaves.
 //!
 //! Numbers keep their exactness: integers that fit `i64` are [`Value::Int`]; larger integers
 //! (up to 38 digits) become [`Value::Decimal`] with scale 0 rather than a lossy float;
@@ -9,11 +10,33 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
-use super::DecodeError;
+use super::{DecodeError, json_reader};
 use crate::value::Value;
 
 /// Decodes one JSON document.
+///
+/// The hand-written reader ([`super::json_reader`]) reads almost every document; what it
+/// leaves (invalid JSON, and the rare forms listed in its notes) is read again by the serde_json
+/// reference reader, which gives the same value or the precise error.
 pub fn decode(bytes: &[u8]) -> Result<Value, DecodeError> {
+    if let Ok(text) = std::str::from_utf8(bytes)
+        && let Some(value) = json_reader::parse(text)
+    {
+        return Ok(value);
+    }
+    decode_reference(bytes)
+}
+
+/// Decodes one JSON document from text that is already valid UTF-8.
+pub fn decode_str(text: &str) -> Result<Value, DecodeError> {
+    match json_reader::parse(text) {
+        Some(value) => Ok(value),
+        None => decode_with(&mut serde_json::Deserializer::from_str(text)),
+    }
+}
+
+/// The serde_json reader: the fallback of [`decode`], and the reference its tests compare with.
+pub(crate) fn decode_reference(bytes: &[u8]) -> Result<Value, DecodeError> {
     match std::str::from_utf8(bytes) {
         Ok(text) => decode_with(&mut serde_json::Deserializer::from_str(text)),
         // Invalid UTF-8: the byte reader names the position of the bad string.
@@ -21,14 +44,9 @@ pub fn decode(bytes: &[u8]) -> Result<Value, DecodeError> {
     }
 }
 
-/// Decodes one JSON document from text that is already valid UTF-8.
-pub fn decode_str(text: &str) -> Result<Value, DecodeError> {
-    decode_with(&mut serde_json::Deserializer::from_str(text))
-}
-
 /// serde_json validates the UTF-8 of a byte slice string by string (one call per string);
-/// [`decode`] checks the whole document once and reads it as text instead, which costs a
-/// fraction for records made of many short strings.
+/// [`decode_reference`] checks the whole document once and reads it as text instead, which
+/// costs a fraction for records made of many short strings.
 fn decode_with<'de, R: serde_json::de::Read<'de>>(
     de: &mut serde_json::Deserializer<R>,
 ) -> Result<Value, DecodeError> {

@@ -11,6 +11,7 @@ pub mod connect;
 pub mod debezium;
 pub mod debezium_json;
 pub mod json;
+mod json_reader;
 
 use crate::value::{ColumnType, Value};
 

@@ -1,0 +1,1111 @@
+//! A hand-written JSON reader that builds [`Value`] straight from the bytes: one pass, a
+//! byte cursor, no serde visitors. It is the fast path of [`super::json::decode`] and of the
+//! Debezium envelope reader ([`super::debezium_json`]).
+//!
+//! It accepts exactly a subset of what the serde_json reference accepts and gives, for that
+//! subset, exactly the value the reference gives (the equivalence tests below check this):
+//! - numbers: an integer that fits `u64` (or `-u64`) and a fraction/exponent whose digits fit a
+//!   `u64` are computed with serde_json's own arithmetic ([`f64_from_parts`] is a copy of
+//!   serde_json 1.0's non-`float_roundtrip` algorithm, with its power-of-ten table), so floats
+//!   are bit-identical, including their last ulp;
+//! - strings: every escape, surrogate pairs included;
+//! - objects keep their key order; a duplicated key keeps its last value at its first position
+//!   (linear lookup up to [`LINEAR_KEYS`] keys, a hash index beyond, as the reference does).
+//!
+//! Anything else answers `None` and the caller re-reads the document with serde_json, which
+//! gives the precise error (or the value): invalid syntax, control characters in strings, lone
+//! surrogates, nesting as deep as serde_json's limit, integers beyond `u64`, more significant
+//! digits than a `u64` holds, exponents beyond `i32`, out-of-range numbers (`1e400`).
+//! The reader never panics and its recursion is bounded by [`MAX_DEPTH`].
+
+use std::cell::Cell;
+use std::collections::HashMap;
+
+use crate::value::Value;
+
+/// serde_json refuses the 128th nested array/object (its recursion limit); the reader hands
+/// such documents to it instead of reading them, so at most this many containers are open.
+pub(super) const MAX_DEPTH: u32 = 127;
+
+/// Objects up to this many keys check duplicates linearly (as `json.rs` does).
+const LINEAR_KEYS: usize = 32;
+
+/// Reads one whole JSON document (leading and trailing whitespace allowed), or `None` when the
+/// reference reader must judge it.
+pub(super) fn parse(text: &str) -> Option<Value> {
+    Reader::with(text, |r| {
+        let value = r.value(0)?;
+        r.end()?;
+        Some(value)
+    })
+}
+
+/// Scratch stacks reused across documents on a thread: object fields and list items are
+/// gathered here, then moved into one exactly-sized `Vec` when their container closes.
+#[derive(Default)]
+struct Scratch {
+    fields: Vec<(Box<str>, Value)>,
+    items: Vec<Value>,
+}
+
+thread_local! {
+    static SCRATCH: Cell<Scratch> = Cell::new(Scratch::default());
+}
+
+/// Scratch vectors larger than this are not kept between documents.
+const KEEP_SCRATCH: usize = 4096;
+
+/// A cursor over one JSON text.
+pub(super) struct Reader<'a> {
+    text: &'a str,
+    bytes: &'a [u8],
+    pos: usize,
+    scratch: Scratch,
+}
+
+impl<'a> Reader<'a> {
+    /// Runs `f` on a reader over `text`, lending it the thread's scratch stacks.
+    pub(super) fn with<T>(
+        text: &'a str,
+        f: impl FnOnce(&mut Reader<'a>) -> Option<T>,
+    ) -> Option<T> {
+        let mut reader = Reader {
+            text,
+            bytes: text.as_bytes(),
+            pos: 0,
+            scratch: SCRATCH.take(),
+        };
+        let out = f(&mut reader);
+        let mut scratch = reader.scratch;
+        // After a failure the stacks may hold parts of the abandoned document.
+        scratch.fields.clear();
+        scratch.items.clear();
+        if scratch.fields.capacity() <= KEEP_SCRATCH && scratch.items.capacity() <= KEEP_SCRATCH {
+            SCRATCH.set(scratch);
+        }
+        out
+    }
+
+    /// The byte offset of the cursor.
+    pub(super) fn pos(&self) -> usize {
+        self.pos
+    }
+
+    /// Moves the cursor (to a position this reader reported earlier).
+    pub(super) fn seek(&mut self, pos: usize) {
+        self.pos = pos;
+    }
+
+    /// Skips JSON whitespace (space, tab, line feed, carriage return) and returns the next byte.
+    #[inline]
+    pub(super) fn skip_ws(&mut self) -> Option<u8> {
+        while let Some(&c) = self.bytes.get(self.pos) {
+            if c > b' ' || !matches!(c, b' ' | b'\n' | b'\r' | b'\t') {
+                return Some(c);
+            }
+            self.pos += 1;
+        }
+        None
+    }
+
+    /// Consumes `byte` (after whitespace) or fails.
+    #[inline]
+    pub(super) fn expect(&mut self, byte: u8) -> Option<()> {
+        if self.skip_ws()? == byte {
+            self.pos += 1;
+            Some(())
+        } else {
+            None
+        }
+    }
+
+    /// Only whitespace may follow the document.
+    pub(super) fn end(&mut self) -> Option<()> {
+        match self.skip_ws() {
+            None => Some(()),
+            Some(_) => None,
+        }
+    }
+
+    /// After a member or element: `true` on `,` (more follow), `false` on `close`.
+    #[inline]
+    pub(super) fn next_or_close(&mut self, close: u8) -> Option<bool> {
+        let c = self.skip_ws()?;
+        self.pos += 1;
+        if c == b',' {
+            Some(true)
+        } else if c == close {
+            Some(false)
+        } else {
+            None
+        }
+    }
+
+    /// Opens an object: after `{`, `true` when it has members (the cursor is then on the
+    /// first key's opening quote), `false` when it is empty (the cursor is after `}`).
+    /// `depth` counts the containers already open around it.
+    pub(super) fn open_object(&mut self, depth: u32) -> Option<bool> {
+        if depth >= MAX_DEPTH || self.skip_ws()? != b'{' {
+            return None;
+        }
+        self.pos += 1;
+        match self.skip_ws()? {
+            b'}' => {
+                self.pos += 1;
+                Some(false)
+            }
+            b'"' => Some(true),
+            _ => None,
+        }
+    }
+
+    /// Reads a member's key and its `:`; the cursor must be on the key (whitespace allowed).
+    #[inline]
+    pub(super) fn key(&mut self) -> Option<JsonStr<'a>> {
+        if self.skip_ws()? != b'"' {
+            return None;
+        }
+        self.pos += 1;
+        let key = self.string()?;
+        self.expect(b':')?;
+        Some(key)
+    }
+
+    /// Reads any value; `depth` counts the containers open around it.
+    pub(super) fn value(&mut self, depth: u32) -> Option<Value> {
+        match self.skip_ws()? {
+            b'"' => {
+                self.pos += 1;
+                Some(Value::String(self.string()?.into_box()))
+            }
+            b'{' => self.object(depth),
+            b'[' => self.list(depth),
+            b'-' | b'0'..=b'9' => self.number(),
+            b't' => self.literal(b"true", Value::Bool(true)),
+            b'f' => self.literal(b"false", Value::Bool(false)),
+            b'n' => self.literal(b"null", Value::Null),
+            _ => None,
+        }
+    }
+
+    /// Steps over any value, checking it as [`Reader::value`] would, without building it.
+    pub(super) fn skip_value(&mut self, depth: u32) -> Option<()> {
+        match self.skip_ws()? {
+            b'"' => {
+                self.pos += 1;
+                self.skip_string()
+            }
+            b'{' => {
+                if self.open_object(depth)? {
+                    loop {
+                        if self.skip_ws()? != b'"' {
+                            return None;
+                        }
+                        self.pos += 1;
+                        self.skip_string()?;
+                        self.expect(b':')?;
+                        self.skip_value(depth + 1)?;
+                        if !self.next_or_close(b'}')? {
+                            break;
+                        }
+                    }
+                }
+                Some(())
+            }
+            b'[' => {
+                if depth >= MAX_DEPTH {
+                    return None;
+                }
+                self.pos += 1;
+                if self.skip_ws()? == b']' {
+                    self.pos += 1;
+                    return Some(());
+                }
+                loop {
+                    self.skip_value(depth + 1)?;
+                    if !self.next_or_close(b']')? {
+                        return Some(());
+                    }
+                }
+            }
+            b'-' | b'0'..=b'9' => self.number().map(drop),
+            b't' => self.literal(b"true", ()),
+            b'f' => self.literal(b"false", ()),
+            b'n' => self.literal(b"null", ()),
+            _ => None,
+        }
+    }
+
+    fn literal<T>(&mut self, word: &[u8], value: T) -> Option<T> {
+        let end = self.pos + word.len();
+        if self.bytes.get(self.pos..end)? == word {
+            self.pos = end;
+            Some(value)
+        } else {
+            None
+        }
+    }
+
+    fn object(&mut self, depth: u32) -> Option<Value> {
+        if !self.open_object(depth)? {
+            return Some(Value::Struct(Vec::new()));
+        }
+        let start = self.scratch.fields.len();
+        // Duplicate keys are looked up linearly in small objects and through a hash index in
+        // large ones, so that an object with many keys cannot stall a batch.
+        let mut index: Option<HashMap<Box<str>, usize>> = None;
+        loop {
+            let key = self.key()?.into_box();
+            let value = self.value(depth + 1)?;
+            let fields = &mut self.scratch.fields;
+            let len = fields.len() - start;
+            if len == LINEAR_KEYS && index.is_none() {
+                index = Some(
+                    fields[start..]
+                        .iter()
+                        .enumerate()
+                        .map(|(i, (k, _))| (k.clone(), i))
+                        .collect(),
+                );
+            }
+            let existing = match &index {
+                Some(index) => index.get(&key).copied(),
+                None => fields[start..].iter().position(|(k, _)| *k == key),
+            };
+            match existing {
+                Some(i) => fields[start + i].1 = value,
+                None => {
+                    if let Some(index) = &mut index {
+                        index.insert(key.clone(), len);
+                    }
+                    fields.push((key, value));
+                }
+            }
+            if !self.next_or_close(b'}')? {
+                break;
+            }
+        }
+        Some(Value::Struct(self.scratch.fields.drain(start..).collect()))
+    }
+
+    fn list(&mut self, depth: u32) -> Option<Value> {
+        if depth >= MAX_DEPTH {
+            return None;
+        }
+        self.pos += 1;
+        if self.skip_ws()? == b']' {
+            self.pos += 1;
+            return Some(Value::List(Vec::new()));
+        }
+        let start = self.scratch.items.len();
+        loop {
+            let item = self.value(depth + 1)?;
+            self.scratch.items.push(item);
+            if !self.next_or_close(b']')? {
+                break;
+            }
+        }
+        Some(Value::List(self.scratch.items.drain(start..).collect()))
+    }
+
+    /// Reads a string whose opening quote is consumed, through its closing quote.
+    #[inline(always)]
+    fn string(&mut self) -> Option<JsonStr<'a>> {
+        let start = self.pos;
+        let i = find_special(self.bytes, start);
+        if self.bytes.get(i) == Some(&b'"') {
+            self.pos = i + 1;
+            return Some(JsonStr::Borrowed(self.text.get(start..i)?));
+        }
+        self.escaped_string(start, i).map(JsonStr::Owned)
+    }
+
+    /// The rest of a string from its first backslash (or control character, refused).
+    #[cold]
+    fn escaped_string(&mut self, start: usize, mut i: usize) -> Option<String> {
+        let mut out = String::with_capacity(i - start + 16);
+        let mut segment = start;
+        loop {
+            out.push_str(self.text.get(segment..i)?);
+            match *self.bytes.get(i)? {
+                b'"' => {
+                    self.pos = i + 1;
+                    return Some(out);
+                }
+                b'\\' => {
+                    let (c, next) = escape(self.bytes, i + 1)?;
+                    out.push(c);
+                    segment = next;
+                }
+                _ => return None,
+            }
+            i = find_special(self.bytes, segment);
+        }
+    }
+
+    /// Steps over a string whose opening quote is consumed, checking its escapes.
+    fn skip_string(&mut self) -> Option<()> {
+        let mut i = find_special(self.bytes, self.pos);
+        loop {
+            match *self.bytes.get(i)? {
+                b'"' => {
+                    self.pos = i + 1;
+                    return Some(());
+                }
+                b'\\' => i = find_special(self.bytes, escape(self.bytes, i + 1)?.1),
+                _ => return None,
+            }
+        }
+    }
+
+    /// Reads a number as serde_json would (see the module notes for what is left to it).
+    fn number(&mut self) -> Option<Value> {
+        let b = self.bytes;
+        let mut i = self.pos;
+        let positive = *b.get(i)? != b'-';
+        if !positive {
+            i += 1;
+        }
+        let mut significand: u64 = match *b.get(i)? {
+            b'0' => {
+                i += 1;
+                // There can be only one leading '0'.
+                if matches!(b.get(i), Some(b'0'..=b'9')) {
+                    return None;
+                }
+                0
+            }
+            c @ b'1'..=b'9' => {
+                i += 1;
+                let first = i - 1;
+                let mut n = u64::from(c - b'0');
+                while let Some(&c @ b'0'..=b'9') = b.get(i) {
+                    let digit = u64::from(c - b'0');
+                    n = if i - first < 19 {
+                        // At most 18 digits so far: n < 10^18, no overflow.
+                        n * 10 + digit
+                    } else {
+                        // Beyond u64 serde_json reads a float with its own long-integer rules.
+                        n.checked_mul(10)?.checked_add(digit)?
+                    };
+                    i += 1;
+                }
+                n
+            }
+            _ => return None,
+        };
+        let mut exponent: i32 = 0;
+        let mut float = false;
+        if b.get(i) == Some(&b'.') {
+            i += 1;
+            let digits = i;
+            while let Some(&c @ b'0'..=b'9') = b.get(i) {
+                significand = significand
+                    .checked_mul(10)?
+                    .checked_add(u64::from(c - b'0'))?;
+                exponent = exponent.checked_sub(1)?;
+                i += 1;
+            }
+            if i == digits {
+                return None;
+            }
+            float = true;
+        }
+        if matches!(b.get(i), Some(b'e' | b'E')) {
+            i += 1;
+            let positive_exp = match b.get(i) {
+                Some(b'+') => {
+                    i += 1;
+                    true
+                }
+                Some(b'-') => {
+                    i += 1;
+                    false
+                }
+                _ => true,
+            };
+            let mut exp: i32 = match *b.get(i)? {
+                c @ b'0'..=b'9' => i32::from(c - b'0'),
+                _ => return None,
+            };
+            i += 1;
+            while let Some(&c @ b'0'..=b'9') = b.get(i) {
+                exp = exp.checked_mul(10)?.checked_add(i32::from(c - b'0'))?;
+                i += 1;
+            }
+            exponent = if positive_exp {
+                exponent.saturating_add(exp)
+            } else {
+                exponent.saturating_sub(exp)
+            };
+            float = true;
+        }
+        self.pos = i;
+        if float {
+            return f64_from_parts(positive, significand, exponent).map(Value::Float);
+        }
+        Some(if positive {
+            match i64::try_from(significand) {
+                Ok(n) => Value::Int(n),
+                Err(_) => Value::Decimal(i128::from(significand)),
+            }
+        } else {
+            // As serde_json: `-0` and integers below i64::MIN become floats.
+            let negative = (significand as i64).wrapping_neg();
+            if negative >= 0 {
+                Value::Float(-(significand as f64))
+            } else {
+                Value::Int(negative)
+            }
+        })
+    }
+}
+
+/// A string read from the document: borrowed when it has no escapes.
+pub(super) enum JsonStr<'a> {
+    Borrowed(&'a str),
+    Owned(String),
+}
+
+impl JsonStr<'_> {
+    pub(super) fn as_str(&self) -> &str {
+        match self {
+            JsonStr::Borrowed(s) => s,
+            JsonStr::Owned(s) => s,
+        }
+    }
+
+    pub(super) fn into_box(self) -> Box<str> {
+        match self {
+            JsonStr::Borrowed(s) => s.into(),
+            JsonStr::Owned(s) => s.into_boxed_str(),
+        }
+    }
+}
+
+/// Decodes the escape after a backslash at `i`: the character and the position after it.
+/// A surrogate must be a high one followed by an escaped low one (serde_json refuses the rest).
+fn escape(b: &[u8], i: usize) -> Option<(char, usize)> {
+    let c = match *b.get(i)? {
+        b'"' => '"',
+        b'\\' => '\\',
+        b'/' => '/',
+        b'b' => '\u{8}',
+        b'f' => '\u{c}',
+        b'n' => '\n',
+        b'r' => '\r',
+        b't' => '\t',
+        b'u' => {
+            let n = hex4(b, i + 1)?;
+            return match n {
+                0xD800..=0xDBFF => {
+                    if b.get(i + 5..i + 7)? != b"\\u" {
+                        return None;
+                    }
+                    let low = hex4(b, i + 7)?;
+                    if !(0xDC00..=0xDFFF).contains(&low) {
+                        return None;
+                    }
+                    let c = 0x1_0000 + ((n - 0xD800) << 10) + (low - 0xDC00);
+                    Some((char::from_u32(c)?, i + 11))
+                }
+                _ => Some((char::from_u32(n)?, i + 5)),
+            };
+        }
+        _ => return None,
+    };
+    Some((c, i + 1))
+}
+
+fn hex4(b: &[u8], i: usize) -> Option<u32> {
+    let mut n = 0;
+    for &c in b.get(i..i + 4)? {
+        n = (n << 4) | char::from(c).to_digit(16)?;
+    }
+    Some(n)
+}
+
+/// The index of the first `"`, `\` or control character at or after `i` (`b.len()` if none),
+/// eight bytes at a time.
+#[inline]
+fn find_special(b: &[u8], mut i: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    #[inline]
+    fn specials(w: u64) -> u64 {
+        // A byte's high bit is set in each term when that byte is a quote, a backslash or
+        // below 0x20; a borrow can flag bytes above a flagged one, never below, so the lowest
+        // flag is exact.
+        let quote = w ^ (ONES * u64::from(b'"'));
+        let backslash = w ^ (ONES * u64::from(b'\\'));
+        ((quote.wrapping_sub(ONES) & !quote)
+            | (backslash.wrapping_sub(ONES) & !backslash)
+            | (w.wrapping_sub(ONES * 0x20) & !w))
+            & HIGH
+    }
+    let mut rest = b.get(i..).unwrap_or_default();
+    while let Some((chunk, tail)) = rest.split_first_chunk::<8>() {
+        let found = specials(u64::from_le_bytes(*chunk));
+        if found != 0 {
+            return i + (found.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+        rest = tail;
+    }
+    // The tail, padded with spaces (not special).
+    let mut chunk = [b' '; 8];
+    chunk[..rest.len()].copy_from_slice(rest);
+    let found = specials(u64::from_le_bytes(chunk));
+    if found != 0 {
+        i + (found.trailing_zeros() / 8) as usize
+    } else {
+        b.len()
+    }
+}
+
+/// serde_json 1.0's `f64_from_parts` without `float_roundtrip` (the feature this workspace
+/// builds it with): the same operations in the same order, so the same bits. `None` where it
+/// reports "number out of range".
+fn f64_from_parts(positive: bool, significand: u64, mut exponent: i32) -> Option<f64> {
+    let mut f = significand as f64;
+    loop {
+        match POW10.get(exponent.wrapping_abs() as usize) {
+            Some(&pow) => {
+                if exponent >= 0 {
+                    f *= pow;
+                    if f.is_infinite() {
+                        return None;
+                    }
+                } else {
+                    f /= pow;
+                }
+                break;
+            }
+            None => {
+                if f == 0.0 {
+                    break;
+                }
+                if exponent >= 0 {
+                    return None;
+                }
+                f /= 1e308;
+                exponent += 308;
+            }
+        }
+    }
+    Some(if positive { f } else { -f })
+}
+
+/// serde_json's table: 1e0 to 1e308, each literal correctly rounded by the compiler.
+#[rustfmt::skip]
+static POW10: [f64; 309] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9,
+    1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19,
+    1e20, 1e21, 1e22, 1e23, 1e24, 1e25, 1e26, 1e27, 1e28, 1e29,
+    1e30, 1e31, 1e32, 1e33, 1e34, 1e35, 1e36, 1e37, 1e38, 1e39,
+    1e40, 1e41, 1e42, 1e43, 1e44, 1e45, 1e46, 1e47, 1e48, 1e49,
+    1e50, 1e51, 1e52, 1e53, 1e54, 1e55, 1e56, 1e57, 1e58, 1e59,
+    1e60, 1e61, 1e62, 1e63, 1e64, 1e65, 1e66, 1e67, 1e68, 1e69,
+    1e70, 1e71, 1e72, 1e73, 1e74, 1e75, 1e76, 1e77, 1e78, 1e79,
+    1e80, 1e81, 1e82, 1e83, 1e84, 1e85, 1e86, 1e87, 1e88, 1e89,
+    1e90, 1e91, 1e92, 1e93, 1e94, 1e95, 1e96, 1e97, 1e98, 1e99,
+    1e100, 1e101, 1e102, 1e103, 1e104, 1e105, 1e106, 1e107, 1e108, 1e109,
+    1e110, 1e111, 1e112, 1e113, 1e114, 1e115, 1e116, 1e117, 1e118, 1e119,
+    1e120, 1e121, 1e122, 1e123, 1e124, 1e125, 1e126, 1e127, 1e128, 1e129,
+    1e130, 1e131, 1e132, 1e133, 1e134, 1e135, 1e136, 1e137, 1e138, 1e139,
+    1e140, 1e141, 1e142, 1e143, 1e144, 1e145, 1e146, 1e147, 1e148, 1e149,
+    1e150, 1e151, 1e152, 1e153, 1e154, 1e155, 1e156, 1e157, 1e158, 1e159,
+    1e160, 1e161, 1e162, 1e163, 1e164, 1e165, 1e166, 1e167, 1e168, 1e169,
+    1e170, 1e171, 1e172, 1e173, 1e174, 1e175, 1e176, 1e177, 1e178, 1e179,
+    1e180, 1e181, 1e182, 1e183, 1e184, 1e185, 1e186, 1e187, 1e188, 1e189,
+    1e190, 1e191, 1e192, 1e193, 1e194, 1e195, 1e196, 1e197, 1e198, 1e199,
+    1e200, 1e201, 1e202, 1e203, 1e204, 1e205, 1e206, 1e207, 1e208, 1e209,
+    1e210, 1e211, 1e212, 1e213, 1e214, 1e215, 1e216, 1e217, 1e218, 1e219,
+    1e220, 1e221, 1e222, 1e223, 1e224, 1e225, 1e226, 1e227, 1e228, 1e229,
+    1e230, 1e231, 1e232, 1e233, 1e234, 1e235, 1e236, 1e237, 1e238, 1e239,
+    1e240, 1e241, 1e242, 1e243, 1e244, 1e245, 1e246, 1e247, 1e248, 1e249,
+    1e250, 1e251, 1e252, 1e253, 1e254, 1e255, 1e256, 1e257, 1e258, 1e259,
+    1e260, 1e261, 1e262, 1e263, 1e264, 1e265, 1e266, 1e267, 1e268, 1e269,
+    1e270, 1e271, 1e272, 1e273, 1e274, 1e275, 1e276, 1e277, 1e278, 1e279,
+    1e280, 1e281, 1e282, 1e283, 1e284, 1e285, 1e286, 1e287, 1e288, 1e289,
+    1e290, 1e291, 1e292, 1e293, 1e294, 1e295, 1e296, 1e297, 1e298, 1e299,
+    1e300, 1e301, 1e302, 1e303, 1e304, 1e305, 1e306, 1e307, 1e308,
+];
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+    use crate::decode::DecodeError;
+    use crate::decode::json::{self, decode_reference};
+    use proptest::prelude::*;
+
+    /// Bit-exact equality: `Value`'s own says `-0.0 == 0.0`.
+    fn same(a: &Value, b: &Value) -> bool {
+        match (a, b) {
+            (Value::Float(x), Value::Float(y)) => x.to_bits() == y.to_bits(),
+            (Value::List(x), Value::List(y)) => {
+                x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))
+            }
+            (Value::Struct(x), Value::Struct(y)) => {
+                x.len() == y.len()
+                    && x.iter()
+                        .zip(y)
+                        .all(|((ka, a), (kb, b))| ka == kb && same(a, b))
+            }
+            _ => a == b,
+        }
+    }
+
+    fn same_result(a: &Result<Value, DecodeError>, b: &Result<Value, DecodeError>) -> bool {
+        match (a, b) {
+            (Ok(a), Ok(b)) => same(a, b),
+            (Err(a), Err(b)) => a == b,
+            _ => false,
+        }
+    }
+
+    /// Checks `bytes` three ways: what the reader reads equals the serde_json reference, it
+    /// reads nothing the reference refuses, and the public `decode` gives exactly the
+    /// reference's result (value or error with its position). Returns the reader's answer.
+    fn check(bytes: &[u8]) -> Option<Value> {
+        let reference = decode_reference(bytes);
+        let fast = std::str::from_utf8(bytes).ok().and_then(parse);
+        if let Some(value) = &fast {
+            match &reference {
+                Ok(r) => assert!(
+                    same(value, r),
+                    "{}: read {value:?}, reference {r:?}",
+                    String::from_utf8_lossy(bytes)
+                ),
+                Err(e) => panic!(
+                    "read {value:?} where the reference refuses {}: {e}",
+                    String::from_utf8_lossy(bytes)
+                ),
+            }
+        }
+        let public = json::decode(bytes);
+        assert!(
+            same_result(&public, &reference),
+            "{}: decode {public:?}, reference {reference:?}",
+            String::from_utf8_lossy(bytes)
+        );
+        if let Ok(text) = std::str::from_utf8(bytes) {
+            let public = json::decode_str(text);
+            assert!(same_result(&public, &reference), "{text}");
+        }
+        fast
+    }
+
+    /// The reader reads `text` itself, giving `expected`.
+    fn reads(text: &str, expected: Value) {
+        let value = check(text.as_bytes()).unwrap_or_else(|| panic!("deferred {text}"));
+        assert!(same(&value, &expected), "{text}: {value:?}");
+    }
+
+    /// The reader defers `text`, and `decode` gives the reference's error.
+    fn refused(text: &str) -> DecodeError {
+        assert!(check(text.as_bytes()).is_none(), "read {text}");
+        json::decode(text.as_bytes()).unwrap_err()
+    }
+
+    fn s(text: &str) -> Value {
+        Value::String(text.into())
+    }
+
+    #[test]
+    fn every_escape_is_processed() {
+        reads(
+            r#""q\" b\\ s\/ \b\f\n\r\t \u00e9\u00E9 \u0000 \u20ac end""#,
+            s("q\" b\\ s/ \u{8}\u{c}\n\r\t \u{e9}\u{e9} \u{0} \u{20ac} end"),
+        );
+        reads(r#""\\""#, s("\\"));
+        reads(r#""""#, s(""));
+        reads(
+            r#"{"k\u0065y": "v"}"#,
+            Value::Struct(vec![("key".into(), s("v"))]),
+        );
+        reads(r#""Zoë 東京 😀""#, s("Zoë 東京 😀"));
+        for bad in [
+            r#""\x""#,
+            r#""\u12""#,
+            r#""\u12g4""#,
+            r#""\"#,
+            r#""abc"#,
+            "\"\\u00e9",
+        ] {
+            refused(bad);
+        }
+    }
+
+    #[test]
+    fn surrogate_pairs_make_one_character() {
+        reads(r#""\ud83d\ude00""#, s("😀"));
+        reads(r#""a\uD834\uDD1Eb""#, s("a\u{1d11e}b"));
+    }
+
+    #[test]
+    fn lone_surrogates_give_the_reference_error() {
+        for text in [
+            r#""\ud800""#,
+            r#""\udc00""#,
+            r#""\ud800\u0041""#,
+            r#""\ud800x""#,
+            r#""\ud800\ud800""#,
+            r#"{"a": "\udfff"}"#,
+        ] {
+            let e = refused(text);
+            assert!(matches!(e, DecodeError::Json { .. }), "{text}: {e:?}");
+        }
+    }
+
+    #[test]
+    fn control_characters_in_strings_give_the_reference_error() {
+        for text in [
+            "\"a\u{1}b\"",
+            "\"tab\there\"",
+            "{\"a\nb\": 1}",
+            "\"\u{1f}\"",
+        ] {
+            let e = refused(text);
+            assert!(e.to_string().contains("control character"), "{e}");
+        }
+        // Escaped, they are fine; DEL is not a control character for JSON.
+        reads(r#""\u0001\t""#, s("\u{1}\t"));
+        reads("\"\u{7f}\"", s("\u{7f}"));
+    }
+
+    #[test]
+    fn nesting_stops_where_serde_json_stops() {
+        let arrays = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        let objects = |n: usize| format!("{}1{}", r#"{"a":"#.repeat(n), "}".repeat(n));
+        // serde_json reads 127 nested containers and refuses the 128th.
+        assert!(check(arrays(127).as_bytes()).is_some());
+        assert!(check(objects(127).as_bytes()).is_some());
+        for n in [128, 129, 100_000] {
+            let e = refused(&arrays(n));
+            assert!(e.to_string().contains("recursion limit"), "{e}");
+            let e = refused(&objects(n));
+            assert!(e.to_string().contains("recursion limit"), "{e}");
+        }
+        assert!(decode_reference(arrays(127).as_bytes()).is_ok());
+        assert!(decode_reference(arrays(128).as_bytes()).is_err());
+    }
+
+    #[test]
+    fn trailing_garbage_and_bad_syntax_give_the_reference_error() {
+        for text in [
+            "{} x",
+            "1 2",
+            "[1]]",
+            "{}}",
+            "",
+            "  ",
+            "[1,]",
+            r#"{"a":1,}"#,
+            "[1 2]",
+            "{1: 2}",
+            r#"{"a" 1}"#,
+            "tru",
+            "nulll",
+            "01",
+            "1.",
+            ".5",
+            "1e",
+            "1e+",
+            "-",
+            "+1",
+            "--1",
+            "[-]",
+            "1x",
+            "NaN",
+            "\u{feff}{}",
+            r#"{"a":1"#,
+            "[",
+        ] {
+            let e = refused(text);
+            assert!(matches!(e, DecodeError::Json { .. }), "{text}: {e:?}");
+        }
+        reads(" \t\r\n{ \"a\" :\n[ 1 , true ,false, null ] } \n", {
+            Value::Struct(vec![(
+                "a".into(),
+                Value::List(vec![
+                    Value::Int(1),
+                    Value::Bool(true),
+                    Value::Bool(false),
+                    Value::Null,
+                ]),
+            )])
+        });
+    }
+
+    #[test]
+    fn numbers_are_what_serde_json_makes_of_them() {
+        reads("-0", Value::Float(-0.0));
+        reads("-0.0", Value::Float(-0.0));
+        reads("0", Value::Int(0));
+        reads("-0e5", Value::Float(-0.0));
+        reads("9223372036854775807", Value::Int(i64::MAX));
+        reads("-9223372036854775808", Value::Int(i64::MIN));
+        reads(
+            "-9223372036854775809",
+            Value::Float(-(9_223_372_036_854_775_809_u64 as f64)),
+        );
+        reads("9223372036854775808", Value::Decimal(1 << 63));
+        reads("18446744073709551615", Value::Decimal(u64::MAX.into()));
+        reads("-18446744073709551615", Value::Float(-(u64::MAX as f64)));
+        reads("1.5", Value::Float(1.5));
+        reads("1E2", Value::Float(100.0));
+        reads("1e-400", Value::Float(0.0));
+        for text in ["0.1e-320", "123456789012345678.9e-5", "1e-7"] {
+            assert!(check(text.as_bytes()).is_some(), "{text}");
+        }
+        check(b"1.7976931348623157e308");
+        // 2^64 and longer digit strings are serde_json's long-number rules: deferred.
+        assert!(check(b"18446744073709551616").is_none());
+        assert_eq!(
+            json::decode(b"18446744073709551616").unwrap(),
+            Value::Float(18_446_744_073_709_551_616.0)
+        );
+        assert!(check(b"0.000000000000000000001234567890123456789").is_some());
+        assert!(check(b"0.00000000000000000000123456789012345678901").is_none());
+        assert!(check(b"-123456789012345678901").is_none());
+        assert!(check(b"1e2147483648").is_none());
+        for text in ["1e400", "-1e400", "1.8e308", "[1e309]"] {
+            let e = refused(text);
+            assert!(e.to_string().contains("out of range"), "{e}");
+        }
+        // serde_json's float arithmetic is not correctly rounded; the reader copies it: the
+        // same bits either way, whatever `str::parse` would say.
+        for text in [
+            "0.1",
+            "0.3",
+            "2.2250738585072014e-308",
+            "4.9e-324",
+            "1e23",
+            "8.98846567431158e307",
+            "0.30000000000000004",
+            "1234567890.1234567890",
+            "5e-324",
+            "9007199254740993",
+            "9007199254740993.0",
+            "1.00000000000000011102230246251565404236316680908203125",
+        ] {
+            check(text.as_bytes());
+        }
+    }
+
+    #[test]
+    fn duplicate_keys_keep_the_last_value_in_first_position_beyond_32_keys() {
+        let mut text = String::from("{");
+        for i in 0..40 {
+            text.push_str(&format!("\"k{i}\": {i}, "));
+        }
+        // Duplicates of a key before the index exists, of one in it, and repeated ones.
+        text.push_str(r#""k0": "a", "k39": "b", "k0": "c", "k40": 40, "k33": [1]}"#);
+        let value = check(text.as_bytes()).unwrap();
+        let Value::Struct(fields) = value else {
+            panic!()
+        };
+        assert_eq!(fields.len(), 41);
+        assert_eq!(fields[0], ("k0".into(), s("c")));
+        assert_eq!(fields[33], ("k33".into(), Value::List(vec![Value::Int(1)])));
+        assert_eq!(fields[39], ("k39".into(), s("b")));
+        assert_eq!(fields[40], ("k40".into(), Value::Int(40)));
+        // And in a small object, with an escaped spelling of the same key.
+        reads(
+            r#"{"a": 1, "b": 2, "\u0061": 3}"#,
+            Value::Struct(vec![
+                ("a".into(), Value::Int(3)),
+                ("b".into(), Value::Int(2)),
+            ]),
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_gives_the_reference_error() {
+        for bytes in [
+            &b"\"\xff\""[..],
+            b"{\"a\": \"\xc3\"}",
+            b"[\"\xed\xa0\x80\"]",
+        ] {
+            assert!(check(bytes).is_none());
+            assert!(json::decode(bytes).is_err());
+        }
+    }
+
+    #[test]
+    fn the_debezium_samples_are_read_by_the_reader() {
+        use base64::Engine as _;
+        let path = format!(
+            "{}/../events/msk-debezium-json.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let event: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let mut n = 0;
+        for records in event["records"].as_object().unwrap().values() {
+            for r in records.as_array().unwrap() {
+                for part in ["key", "value"] {
+                    if let Some(v) = r[part].as_str() {
+                        let bytes = base64::engine::general_purpose::STANDARD.decode(v).unwrap();
+                        assert!(check(&bytes).is_some());
+                        n += 1;
+                    }
+                }
+            }
+        }
+        assert!(n > 30);
+    }
+
+    /// A JSON string literal for `text`, each character written raw or escaped at random.
+    pub(crate) fn string_literal() -> impl Strategy<Value = String> {
+        prop::collection::vec((any::<char>(), 0u8..4), 0..12).prop_map(|chars| {
+            let mut out = String::from("\"");
+            for (c, how) in chars {
+                let short = match c {
+                    '"' => Some("\\\""),
+                    '\\' => Some("\\\\"),
+                    '/' if how == 1 => Some("\\/"),
+                    '\u{8}' => Some("\\b"),
+                    '\u{c}' => Some("\\f"),
+                    '\n' => Some("\\n"),
+                    '\r' => Some("\\r"),
+                    '\t' => Some("\\t"),
+                    _ => None,
+                };
+                match short {
+                    Some(e) if how != 0 => out.push_str(e),
+                    _ if (c as u32) < 0x20 || c == '"' || c == '\\' || how == 2 => {
+                        let mut units = [0u16; 2];
+                        for unit in c.encode_utf16(&mut units) {
+                            if how == 3 {
+                                out.push_str(&format!("\\u{unit:04X}"));
+                            } else {
+                                out.push_str(&format!("\\u{unit:04x}"));
+                            }
+                        }
+                    }
+                    _ => out.push(c),
+                }
+            }
+            out.push('"');
+            out
+        })
+    }
+
+    pub(crate) fn number_literal() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<i64>().prop_map(|n| n.to_string()),
+            any::<u64>().prop_map(|n| n.to_string()),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(|f| format!("{f:?}")),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(|f| format!("{f:e}")),
+            Just("-0".to_string()),
+            Just("-0.0".to_string()),
+            Just("18446744073709551616".to_string()),
+            "-?[1-9][0-9]{17,40}",
+            "-?(0|[1-9][0-9]{0,22})(\\.[0-9]{1,22})?([eE][+-]?[0-9]{1,3})?",
+        ]
+    }
+
+    fn space() -> impl Strategy<Value = &'static str> {
+        prop_oneof![4 => Just(""), 1 => Just(" "), 1 => Just("\n"), 1 => Just("\t"), 1 => Just(" \r\n ")]
+    }
+
+    /// Arbitrary JSON documents: nested objects (with duplicate keys) and arrays, strings with
+    /// escapes and non-ASCII, numbers of every kind, with whitespace anywhere it may go.
+    pub(crate) fn document() -> impl Strategy<Value = String> {
+        let leaf = prop_oneof![
+            3 => number_literal(),
+            3 => string_literal(),
+            1 => prop_oneof![Just("true"), Just("false"), Just("null")].prop_map(String::from),
+        ];
+        leaf.prop_recursive(5, 96, 10, |inner| {
+            prop_oneof![
+                prop::collection::vec((space(), inner.clone(), space()), 0..10).prop_map(|items| {
+                    let items: Vec<String> =
+                        items.into_iter().map(|(a, v, b)| format!("{a}{v}{b}")).collect();
+                    format!("[{}]", items.join(","))
+                }),
+                prop::collection::vec(
+                    (
+                        prop_oneof![3 => "[a-d]".prop_map(|k| format!("\"{k}\"")), 1 => string_literal()],
+                        space(),
+                        inner,
+                        space(),
+                    ),
+                    0..10
+                )
+                .prop_map(|members| {
+                    let members: Vec<String> = members
+                        .into_iter()
+                        .map(|(k, a, v, b)| format!("{a}{k}{b}:{a}{v}{b}"))
+                        .collect();
+                    format!("{{{}}}", members.join(","))
+                }),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        #[test]
+        fn documents_read_exactly_as_the_reference(doc in document(), before in space(), after in space()) {
+            let text = format!("{before}{doc}{after}");
+            check(text.as_bytes());
+        }
+
+        #[test]
+        fn valid_documents_without_long_numbers_are_never_deferred(doc in document()) {
+            // Mantissas of more than 18 digits may not fit a u64: deferred by design.
+            let long_mantissa = doc
+                .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+                .any(|run| run.trim_start_matches(['0', '.']).bytes().filter(u8::is_ascii_digit).count() > 18);
+            let read = check(doc.as_bytes()).is_some();
+            if decode_reference(doc.as_bytes()).is_ok() && !long_mantissa {
+                prop_assert!(read, "deferred {}", doc);
+            }
+        }
+
+        #[test]
+        fn large_objects_with_duplicates_read_exactly_as_the_reference(
+            members in prop::collection::vec((0u8..60, number_literal()), 0..90)
+        ) {
+            let members: Vec<String> =
+                members.iter().map(|(k, v)| format!("\"k{k}\":{v}")).collect();
+            check(format!("{{{}}}", members.join(",")).as_bytes());
+        }
+
+        #[test]
+        fn mutated_documents_give_the_reference_result(
+            doc in document(),
+            at in any::<prop::sample::Index>(),
+            byte in prop_oneof![any::<u8>(), prop::sample::select(b"{}[]\",:\\u0-.eE \n".to_vec())],
+            how in 0u8..3,
+        ) {
+            let mut bytes = doc.into_bytes();
+            let i = at.index(bytes.len() + 1);
+            match how {
+                0 => bytes.insert(i, byte),
+                1 if i < bytes.len() => bytes[i] = byte,
+                _ if i < bytes.len() => { bytes.remove(i); }
+                _ => bytes.push(byte),
+            }
+            check(&bytes);
+        }
+
+        #[test]
+        fn arbitrary_bytes_give_the_reference_result(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+            check(&bytes);
+        }
+
+        #[test]
+        fn json_like_text_gives_the_reference_result(s in r#"[\[\]{}":,0-9a-z.eE+\- \\]{0,64}"#) {
+            check(s.as_bytes());
+        }
+    }
+}
