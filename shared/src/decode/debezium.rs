@@ -112,15 +112,23 @@ pub fn unwrap(decoded: Decoded) -> Result<Change, DecodeError> {
         _ => None,
     };
     let source = value.get("source");
-    let source_ts_micros = source
-        .and_then(|s| int_field(s, "ts_us"))
-        .or_else(|| {
-            source
-                .and_then(|s| int_field(s, "ts_ms"))
-                .map(|ms| ms * 1000)
+    // Milliseconds beyond ±292,000 years do not fit microseconds: an error, not a wrap.
+    let micros = |field: &str, ms: i64| {
+        ms.checked_mul(1000).ok_or_else(|| {
+            DecodeError::Debezium(format!("{field} {ms} is out of the timestamp range"))
         })
-        .or_else(|| int_field(&value, "ts_us"))
-        .or_else(|| int_field(&value, "ts_ms").map(|ms| ms * 1000));
+    };
+    let source_ts_micros = if let Some(us) = source.and_then(|s| int_field(s, "ts_us")) {
+        Some(us)
+    } else if let Some(ms) = source.and_then(|s| int_field(s, "ts_ms")) {
+        Some(micros("source.ts_ms", ms)?)
+    } else if let Some(us) = int_field(&value, "ts_us") {
+        Some(us)
+    } else if let Some(ms) = int_field(&value, "ts_ms") {
+        Some(micros("ts_ms", ms)?)
+    } else {
+        None
+    };
     let position = source.and_then(log_position);
     Ok(Change {
         op,
@@ -201,6 +209,35 @@ mod tests {
         assert_eq!(c.op, Op::Delete);
         assert_eq!(c.row.get("id"), Some(&Value::Int(7)));
         assert_eq!(c.source_ts_micros, Some(5000));
+    }
+
+    #[test]
+    fn a_change_time_beyond_the_timestamp_range_is_an_error_not_a_wrap() {
+        for (text, field) in [
+            (
+                r#"{"op": "c", "after": {"id": 1}, "source": {"ts_ms": 9223372036854775}}"#,
+                "source.ts_ms",
+            ),
+            (
+                r#"{"op": "c", "after": {"id": 1}, "ts_ms": -9223372036854775}"#,
+                "ts_ms",
+            ),
+        ] {
+            let value = crate::decode::json::decode(text.as_bytes()).unwrap();
+            let err = unwrap(Decoded::untyped(value)).unwrap_err().to_string();
+            assert!(
+                err.contains(field) && err.contains("out of the timestamp range"),
+                "{err}"
+            );
+        }
+        let fine = crate::decode::json::decode(
+            br#"{"op": "c", "after": {"id": 1}, "source": {"ts_ms": 9223372036854}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            unwrap(Decoded::untyped(fine)).unwrap().source_ts_micros,
+            Some(9_223_372_036_854_000)
+        );
     }
 
     #[test]
