@@ -215,11 +215,11 @@ mod tests {
     fn a_change_time_beyond_the_timestamp_range_is_an_error_not_a_wrap() {
         for (text, field) in [
             (
-                r#"{"op": "c", "after": {"id": 1}, "source": {"ts_ms": 9223372036854775}}"#,
+                r#"{"op": "c", "after": {"id": 1}, "source": {"ts_ms": 9223372036854776}}"#,
                 "source.ts_ms",
             ),
             (
-                r#"{"op": "c", "after": {"id": 1}, "ts_ms": -9223372036854775}"#,
+                r#"{"op": "c", "after": {"id": 1}, "ts_ms": -9223372036854776}"#,
                 "ts_ms",
             ),
         ] {
