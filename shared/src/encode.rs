@@ -578,41 +578,39 @@ impl<'t> TableEncoder<'t> {
 /// each, a dictionary page as large as the plain values and an index page on top. Columns of
 /// nested or boolean type (never dictionary-encoded) keep the default.
 fn values_repeat(column: &ArrayRef) -> bool {
-    use std::collections::HashSet;
     let n = column.len();
     let sample = n.min(DICTIONARY_SAMPLE);
-    let index = |k: usize| k * n / sample.max(1);
-    let distinct_ratio = |distinct: usize, seen: usize| distinct * 2 <= seen;
+    let sampled = (0..sample).map(|k| k * n / sample.max(1));
     if let Some(strings) = column.as_string_opt::<i32>() {
-        let mut set = HashSet::with_capacity(sample);
-        let mut seen = 0;
-        for i in (0..sample).map(index).filter(|&i| strings.is_valid(i)) {
-            set.insert(strings.value(i));
-            seen += 1;
-        }
-        return distinct_ratio(set.len(), seen);
+        return repeat_often(sampled, |i| strings.is_valid(i).then(|| strings.value(i)));
     }
     if let Some(bytes) = column.as_binary_opt::<i32>() {
-        let mut set = HashSet::with_capacity(sample);
-        let mut seen = 0;
-        for i in (0..sample).map(index).filter(|&i| bytes.is_valid(i)) {
-            set.insert(bytes.value(i));
-            seen += 1;
-        }
-        return distinct_ratio(set.len(), seen);
+        return repeat_often(sampled, |i| bytes.is_valid(i).then(|| bytes.value(i)));
     }
     let Some(width) = column.data_type().primitive_width() else {
         return true;
     };
     let data = column.to_data();
     let values = &data.buffers()[0].as_slice()[data.offset() * width..];
-    let mut set = HashSet::with_capacity(sample);
+    repeat_often(sampled, |i| {
+        column
+            .is_valid(i)
+            .then(|| &values[i * width..(i + 1) * width])
+    })
+}
+
+/// Whether the non-null values at `indices` hold at most one distinct value per two.
+fn repeat_often<T: std::hash::Hash + Eq>(
+    indices: impl Iterator<Item = usize>,
+    value: impl Fn(usize) -> Option<T>,
+) -> bool {
+    let mut distinct = std::collections::HashSet::new();
     let mut seen = 0;
-    for i in (0..sample).map(index).filter(|&i| column.is_valid(i)) {
-        set.insert(&values[i * width..(i + 1) * width]);
+    for v in indices.filter_map(value) {
+        distinct.insert(v);
         seen += 1;
     }
-    distinct_ratio(set.len(), seen)
+    distinct.len() * 2 <= seen
 }
 
 /// How many values of a file's column [`values_repeat`] looks at.
