@@ -1,9 +1,10 @@
 //! Plain JSON → [`Value`], parsed in one pass with no intermediate document tree: by the
 //! hand-written [`super::json_reader`], or by serde_json (below) for what that one leaves.
 //!
-//! Numbers keep their exactness: integers that fit `i64` are [`Value::Int`]; larger integers
-//! (up to 38 digits) become [`Value::Decimal`] with scale 0 rather than a lossy float;
-//! everything else is [`Value::Float`]. Object keys keep their order; a duplicated key keeps
+//! Numbers keep their exactness where serde_json does: integers that fit `i64` are
+//! [`Value::Int`]; larger ones up to `u64::MAX` become [`Value::Decimal`] with scale 0; integers
+//! beyond that, fractions and exponents are [`Value::Float`] (serde_json, without its
+//! `arbitrary_precision` feature, reads them as floats). Object keys keep their order; a duplicated key keeps
 //! its last value, as most JSON readers do.
 
 use std::fmt;
