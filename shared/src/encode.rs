@@ -92,17 +92,9 @@ pub fn file_fields(table: &TableRows, nested: NestedMode) -> Vec<Field> {
     fields
 }
 
-/// Builds the record batch of `rows` (a slice of `table.rows`) with the given columns.
-pub fn record_batch(
-    table: &TableRows,
-    rows: &[Row],
-    fields: &[Field],
-) -> Result<RecordBatch, EncodeError> {
-    let schema = Arc::new(Schema::new(arrow_fields(fields)));
-    batch_with_schema(table, rows, fields, schema)
-}
-
-fn batch_with_schema(
+/// Builds the record batch of `rows` (a slice of `table.rows`) with the columns `fields`
+/// (their Arrow `schema`).
+fn record_batch(
     table: &TableRows,
     rows: &[Row],
     fields: &[Field],
@@ -441,10 +433,6 @@ fn mismatch(expected: &str, got: &Value) -> String {
 /// Writer settings of staged files, the footer's key-value metadata included. Dictionary
 /// encoding is on for every column here; [`TableEncoder`] turns it off where values do not
 /// repeat.
-pub fn writer_properties(table: &TableRows) -> WriterProperties {
-    writer_properties_builder(table).build()
-}
-
 fn writer_properties_builder(table: &TableRows) -> WriterPropertiesBuilder {
     let level = ZstdLevel::try_new(1).unwrap_or_default();
     let primary_key = {
@@ -484,11 +472,6 @@ fn writer_properties_builder(table: &TableRows) -> WriterPropertiesBuilder {
 }
 
 /// Encodes a record batch as one Parquet file.
-pub fn parquet_bytes(table: &TableRows, batch: &RecordBatch) -> Result<Vec<u8>, EncodeError> {
-    let options = ArrowWriterOptions::new().with_properties(writer_properties(table));
-    write_file(table, batch, options)
-}
-
 fn write_file(
     table: &TableRows,
     batch: &RecordBatch,
@@ -531,7 +514,7 @@ impl<'t> TableEncoder<'t> {
 
     /// The record batch of `rows` (a slice of the table's rows).
     pub fn record_batch(&self, rows: &[Row]) -> Result<RecordBatch, EncodeError> {
-        batch_with_schema(self.table, rows, &self.fields, Arc::clone(&self.schema))
+        record_batch(self.table, rows, &self.fields, Arc::clone(&self.schema))
     }
 
     /// One Parquet file of `batch` (a batch of [`Self::record_batch`]).
@@ -700,9 +683,9 @@ mod tests {
             ),
         ])));
         t.push(declared_row);
-        let fields = file_fields(&t, NestedMode::Struct);
-        let batch = record_batch(&t, &t.rows, &fields).unwrap();
-        let (back, kv) = read_back(parquet_bytes(&t, &batch).unwrap());
+        let mut encoder = TableEncoder::new(&t, NestedMode::Struct);
+        let batch = encoder.record_batch(&t.rows).unwrap();
+        let (back, kv) = read_back(encoder.parquet_bytes(&batch).unwrap());
         assert_eq!(back.num_rows(), 1);
         let schema = back.schema();
         assert_eq!(
@@ -748,8 +731,9 @@ mod tests {
             1,
             vec![("doc", Value::Struct(vec![("a".into(), Value::Int(1))]))],
         ));
-        let fields = file_fields(&t, NestedMode::Json);
-        let batch = record_batch(&t, &t.rows, &fields).unwrap();
+        let batch = TableEncoder::new(&t, NestedMode::Json)
+            .record_batch(&t.rows)
+            .unwrap();
         let doc = batch.column_by_name("doc").unwrap().as_string::<i32>();
         assert_eq!(doc.value(0), r#"{"a":1}"#);
     }
@@ -771,8 +755,9 @@ mod tests {
             vec![("b", Value::String("y".into())), ("a", Value::Int(2))],
         ));
         t.push(row(3, vec![("b", Value::String("z".into()))]));
-        let fields = file_fields(&t, NestedMode::Struct);
-        let batch = record_batch(&t, &t.rows, &fields).unwrap();
+        let batch = TableEncoder::new(&t, NestedMode::Struct)
+            .record_batch(&t.rows)
+            .unwrap();
         let a = batch
             .column_by_name("a")
             .unwrap()
@@ -812,13 +797,27 @@ mod tests {
                 ParquetRecordBatchReaderBuilder::try_new(Bytes::from(bytes.clone())).unwrap();
             let metadata = builder.metadata().clone();
             let (back, kv) = read_back(bytes);
-            // The same batch through the plain path: same schema, values and footer metadata.
-            let (plain, plain_kv) = read_back(parquet_bytes(&t, &batch).unwrap());
-            assert_eq!(back, plain);
+            // Every file: the batch's schema (read through the footer's Arrow schema) and
+            // values, and the footer metadata in ArrowWriter's order.
             assert_eq!(back.schema().fields(), batch.schema().fields());
             assert_eq!(back.columns(), batch.columns());
-            assert_eq!(kv, plain_kv);
-            assert!(kv.iter().any(|e| e.key == "ARROW:schema"));
+            let keys: Vec<&str> = kv.iter().map(|e| e.key.as_str()).collect();
+            assert_eq!(
+                keys,
+                [
+                    "deltasink.table",
+                    "deltasink.mode",
+                    "deltasink.primary_key",
+                    "deltasink.format_version",
+                    "ARROW:schema"
+                ]
+            );
+            let get = |k: &str| kv.iter().find(|e| e.key == k).and_then(|e| e.value.clone());
+            assert_eq!(get("deltasink.table").as_deref(), Some("s.t"));
+            assert_eq!(
+                get("deltasink.format_version"),
+                Some(FORMAT_VERSION.to_string())
+            );
 
             let chunks = metadata.row_group(0).columns();
             let chunk = |name: &str| {
