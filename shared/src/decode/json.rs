@@ -7,6 +7,7 @@
 //! `arbitrary_precision` feature, reads them as floats). Object keys keep their order; a duplicated key keeps
 //! its last value, as most JSON readers do.
 
+use std::collections::HashMap;
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -26,14 +27,6 @@ pub fn decode(bytes: &[u8]) -> Result<Value, DecodeError> {
         return Ok(value);
     }
     decode_reference(bytes)
-}
-
-/// Decodes one JSON document from text that is already valid UTF-8.
-pub fn decode_str(text: &str) -> Result<Value, DecodeError> {
-    match json_reader::parse(text) {
-        Some(value) => Ok(value),
-        None => decode_with(&mut serde_json::Deserializer::from_str(text)),
-    }
 }
 
 /// The serde_json reader: the fallback of [`decode`], and the reference its tests compare with.
@@ -99,6 +92,49 @@ struct ValueVisitor;
 
 /// Objects up to this many keys check duplicates linearly.
 const LINEAR_KEYS: usize = 32;
+
+/// Adds the members of one JSON object to `fields[start..]` as both readers (serde_json's
+/// visitor here and [`super::json_reader`]) must: a duplicated key keeps its last value at its
+/// first position. Duplicates are looked up linearly in small objects and through a hash
+/// index in large ones, so that an object with many keys cannot stall a batch.
+#[derive(Default)]
+pub(super) struct ObjectMembers {
+    index: Option<HashMap<Box<str>, usize>>,
+}
+
+impl ObjectMembers {
+    pub(super) fn add(
+        &mut self,
+        fields: &mut Vec<(Box<str>, Value)>,
+        start: usize,
+        key: Box<str>,
+        value: Value,
+    ) {
+        let members = &mut fields[start..];
+        if members.len() == LINEAR_KEYS && self.index.is_none() {
+            self.index = Some(
+                members
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (k, _))| (k.clone(), i))
+                    .collect(),
+            );
+        }
+        let existing = match &self.index {
+            Some(index) => index.get(&key).copied(),
+            None => members.iter().position(|(k, _)| *k == key),
+        };
+        match existing {
+            Some(i) => members[i].1 = value,
+            None => {
+                if let Some(index) = &mut self.index {
+                    index.insert(key.clone(), members.len());
+                }
+                fields.push((key, value));
+            }
+        }
+    }
+}
 
 impl<'de> Visitor<'de> for ValueVisitor {
     type Value = Value;
@@ -167,33 +203,10 @@ impl<'de> Visitor<'de> for ValueVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut fields: Vec<(Box<str>, Value)> = Vec::with_capacity(map.size_hint().unwrap_or(8));
-        // Duplicate keys are looked up linearly in small objects and through a hash index in
-        // large ones, so that an object with many keys cannot stall a batch.
-        let mut index: Option<std::collections::HashMap<Box<str>, usize>> = None;
+        let mut members = ObjectMembers::default();
         while let Some(key) = map.next_key::<KeyStr>()? {
             let value = map.next_value_seed(ValueSeed)?;
-            if fields.len() == LINEAR_KEYS && index.is_none() {
-                index = Some(
-                    fields
-                        .iter()
-                        .enumerate()
-                        .map(|(i, (k, _))| (k.clone(), i))
-                        .collect(),
-                );
-            }
-            let existing = match &index {
-                Some(index) => index.get(&*key.0).copied(),
-                None => fields.iter().position(|(k, _)| **k == *key.0),
-            };
-            match existing {
-                Some(i) => fields[i].1 = value,
-                None => {
-                    if let Some(index) = &mut index {
-                        index.insert(key.0.clone(), fields.len());
-                    }
-                    fields.push((key.0, value));
-                }
-            }
+            members.add(&mut fields, 0, key.0, value);
         }
         Ok(Value::Struct(fields))
     }

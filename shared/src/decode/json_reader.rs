@@ -9,7 +9,7 @@
 //!   bit-identical to the reference's, including their last ulp;
 //! - strings: every escape, surrogate pairs included;
 //! - objects keep their key order; a duplicated key keeps its last value at its first position
-//!   (linear lookup up to [`LINEAR_KEYS`] keys, a hash index beyond, as the reference does).
+//!   (one [`ObjectMembers`] for both readers).
 //!
 //! Anything else answers `None` and the caller re-reads the document with serde_json, which
 //! gives the precise error (or the value): invalid syntax, control characters in strings, lone
@@ -17,16 +17,13 @@
 //! The reader never panics and its recursion is bounded by [`MAX_DEPTH`].
 
 use std::cell::Cell;
-use std::collections::HashMap;
 
+use super::json::ObjectMembers;
 use crate::value::Value;
 
 /// serde_json refuses the 128th nested array/object (its recursion limit); the reader hands
 /// such documents to it instead of reading them, so at most this many containers are open.
 pub(super) const MAX_DEPTH: u32 = 127;
-
-/// Objects up to this many keys check duplicates linearly (as `json.rs` does).
-const LINEAR_KEYS: usize = 32;
 
 /// Reads one whole JSON document (leading and trailing whitespace allowed), or `None` when the
 /// reference reader must judge it.
@@ -211,12 +208,7 @@ impl<'a> Reader<'a> {
                 Some(())
             }
             b'[' => {
-                if depth >= MAX_DEPTH {
-                    return None;
-                }
-                self.pos += 1;
-                if self.skip_ws()? == b']' {
-                    self.pos += 1;
+                if !self.open_list(depth)? {
                     return Some(());
                 }
                 loop {
@@ -249,36 +241,11 @@ impl<'a> Reader<'a> {
             return Some(Value::Struct(Vec::new()));
         }
         let start = self.scratch.fields.len();
-        // Duplicate keys are looked up linearly in small objects and through a hash index in
-        // large ones, so that an object with many keys cannot stall a batch.
-        let mut index: Option<HashMap<Box<str>, usize>> = None;
+        let mut members = ObjectMembers::default();
         loop {
             let key = self.key()?.into_box();
             let value = self.value(depth + 1)?;
-            let fields = &mut self.scratch.fields;
-            let len = fields.len() - start;
-            if len == LINEAR_KEYS && index.is_none() {
-                index = Some(
-                    fields[start..]
-                        .iter()
-                        .enumerate()
-                        .map(|(i, (k, _))| (k.clone(), i))
-                        .collect(),
-                );
-            }
-            let existing = match &index {
-                Some(index) => index.get(&key).copied(),
-                None => fields[start..].iter().position(|(k, _)| *k == key),
-            };
-            match existing {
-                Some(i) => fields[start + i].1 = value,
-                None => {
-                    if let Some(index) = &mut index {
-                        index.insert(key.clone(), len);
-                    }
-                    fields.push((key, value));
-                }
-            }
+            members.add(&mut self.scratch.fields, start, key, value);
             if !self.next_or_close(b'}')? {
                 break;
             }
@@ -286,13 +253,22 @@ impl<'a> Reader<'a> {
         Some(Value::Struct(self.scratch.fields.drain(start..).collect()))
     }
 
-    fn list(&mut self, depth: u32) -> Option<Value> {
+    /// Opens a list whose `[` is under the cursor: `true` when it has elements (the cursor is
+    /// then before the first), `false` when it is empty (the cursor is after `]`).
+    fn open_list(&mut self, depth: u32) -> Option<bool> {
         if depth >= MAX_DEPTH {
             return None;
         }
         self.pos += 1;
         if self.skip_ws()? == b']' {
             self.pos += 1;
+            return Some(false);
+        }
+        Some(true)
+    }
+
+    fn list(&mut self, depth: u32) -> Option<Value> {
+        if !self.open_list(depth)? {
             return Some(Value::List(Vec::new()));
         }
         let start = self.scratch.items.len();
@@ -581,10 +557,6 @@ pub(super) mod tests {
             "{}: decode {public:?}, reference {reference:?}",
             String::from_utf8_lossy(bytes)
         );
-        if let Ok(text) = std::str::from_utf8(bytes) {
-            let public = json::decode_str(text);
-            assert!(same_result(&public, &reference), "{text}");
-        }
         fast
     }
 
@@ -828,26 +800,11 @@ pub(super) mod tests {
 
     #[test]
     fn the_debezium_samples_are_read_by_the_reader() {
-        use base64::Engine as _;
-        let path = format!(
-            "{}/../events/msk-debezium-json.json",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        let event: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-        let mut n = 0;
-        for records in event["records"].as_object().unwrap().values() {
-            for r in records.as_array().unwrap() {
-                for part in ["key", "value"] {
-                    if let Some(v) = r[part].as_str() {
-                        let bytes = base64::engine::general_purpose::STANDARD.decode(v).unwrap();
-                        assert!(check(&bytes).is_some());
-                        n += 1;
-                    }
-                }
-            }
+        let payloads = crate::decode::debezium_sample_payloads(&["key", "value"]);
+        for bytes in &payloads {
+            assert!(check(bytes).is_some());
         }
-        assert!(n > 30);
+        assert!(payloads.len() > 30);
     }
 
     /// A JSON string literal for `text`, each character written raw or escaped at random.
@@ -954,7 +911,9 @@ pub(super) mod tests {
 
         #[test]
         fn valid_documents_without_long_numbers_are_never_deferred(doc in document()) {
-            // Mantissas of more than 18 digits may not fit a u64: deferred by design.
+            // Integers beyond u64 are deferred by design. The filter is wider than that (any
+            // run of more than 18 digits, long fractions included, which are read): such
+            // documents are only left unchecked by this property, not by the others.
             let long_mantissa = doc
                 .split(|c: char| !(c.is_ascii_digit() || c == '.'))
                 .any(|run| run.trim_start_matches(['0', '.']).bytes().filter(u8::is_ascii_digit).count() > 18);

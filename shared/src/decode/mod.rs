@@ -132,3 +132,27 @@ pub fn decode_self_describing(format: Format, bytes: &[u8]) -> Result<Decoded, D
         )),
     }
 }
+
+/// The decoded `part`s (`"key"`, `"value"`) of every record of the sample Debezium JSON event
+/// (`events/msk-debezium-json.json`), for decoder tests.
+#[cfg(test)]
+pub(crate) fn debezium_sample_payloads(parts: &[&str]) -> Vec<Vec<u8>> {
+    use base64::Engine as _;
+    let path = format!(
+        "{}/../events/msk-debezium-json.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let event: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut out = Vec::new();
+    for records in event["records"].as_object().unwrap().values() {
+        for r in records.as_array().unwrap() {
+            for part in parts {
+                if let Some(v) = r[*part].as_str() {
+                    out.push(base64::engine::general_purpose::STANDARD.decode(v).unwrap());
+                }
+            }
+        }
+    }
+    out
+}
