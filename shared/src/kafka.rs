@@ -83,9 +83,9 @@ pub struct KafkaRecord {
     pub headers: Vec<HashMap<String, Vec<i8>>>,
 }
 
-/// A base64 key or value as the event carries it, kept as bytes: read from the event JSON
-/// without UTF-8 validation (a tenth of the stage pipeline's instructions went to validating
-/// text that the base64 decoder checks byte by byte anyway).
+/// A base64 key or value as the event carries it, kept as bytes: no UTF-8 validation of its
+/// own (the base64 decoder checks every byte anyway), so an event that is not valid UTF-8 is
+/// still read, and its bad records go to the errors prefix one by one.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Base64Text(pub Vec<u8>);
 
