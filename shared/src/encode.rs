@@ -630,6 +630,16 @@ mod tests {
         }
     }
 
+    /// An empty upsert table `s.t` keyed on `id`, fed by `topic.a`.
+    fn upsert_table() -> TableRows {
+        TableRows::new(
+            TableName::parse("s.t").unwrap(),
+            TableMode::Upsert,
+            vec!["id".into()],
+            vec![Arc::from("topic.a")].into(),
+        )
+    }
+
     fn read_back(bytes: Vec<u8>) -> (RecordBatch, Vec<KeyValue>) {
         let builder = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(bytes)).unwrap();
         let kv = builder
@@ -644,12 +654,7 @@ mod tests {
 
     #[test]
     fn round_trips_types_metadata_and_footer() {
-        let mut t = TableRows::new(
-            TableName::parse("s.t").unwrap(),
-            TableMode::Upsert,
-            vec!["id".into()],
-            vec![Arc::from("topic.a")].into(),
-        );
+        let mut t = upsert_table();
         let mut declared_row = row(
             7,
             vec![
@@ -769,12 +774,7 @@ mod tests {
 
     #[test]
     fn table_encoder_files_round_trip_with_the_same_footer() {
-        let mut t = TableRows::new(
-            TableName::parse("s.t").unwrap(),
-            TableMode::Upsert,
-            vec!["id".into()],
-            vec![Arc::from("topic.a")].into(),
-        );
+        let mut t = upsert_table();
         for i in 0..40i64 {
             let mut r = row(
                 100 + i,
