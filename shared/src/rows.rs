@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use crate::decode::debezium::Op;
 use crate::route::{TableMode, TableName};
-use crate::value::{ColumnType, Field, Value};
+use crate::value::{ColumnType, Field, FieldName, Value};
 
 pub const CDC_OP: &str = "_cdc_op";
 pub const CDC_TS: &str = "_cdc_ts";
@@ -89,11 +89,21 @@ fn is_metadata_name(name: &str) -> bool {
 }
 
 /// Renames a data column that collides with a metadata column.
+#[inline]
 pub fn data_column_name(name: &str) -> std::borrow::Cow<'_, str> {
     if is_metadata_name(name) {
         std::borrow::Cow::Owned(format!("_src{name}"))
     } else {
         std::borrow::Cow::Borrowed(name)
+    }
+}
+
+/// [`data_column_name`] of a shared name: the same allocation unless it is renamed.
+#[inline]
+pub fn data_column_field_name(name: &FieldName) -> FieldName {
+    match data_column_name(name) {
+        std::borrow::Cow::Borrowed(_) => name.clone(),
+        std::borrow::Cow::Owned(renamed) => renamed.into(),
     }
 }
 
@@ -121,7 +131,7 @@ pub struct ChangeMeta {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
     /// Data columns in source order (for raw tables: `key` and `value` as strings).
-    pub data: Vec<(Box<str>, Value)>,
+    pub data: Vec<(FieldName, Value)>,
     /// The row's declared type (a struct), when its format has a schema.
     pub declared: Option<Arc<ColumnType>>,
     pub change: Option<ChangeMeta>,
@@ -176,7 +186,7 @@ impl TableRows {
                 if !same {
                     if let ColumnType::Struct(fields) = &**declared {
                         for f in fields {
-                            let name = data_column_name(&f.name);
+                            let name = data_column_field_name(&f.name);
                             observe_field(&mut self.data_fields, &name, |ty| *ty = ty.merge(&f.ty));
                         }
                     }
@@ -188,12 +198,17 @@ impl TableRows {
         self.rows.push(row);
     }
 
-    fn observe_values(&mut self, data: &[(Box<str>, Value)]) {
+    fn observe_values(&mut self, data: &[(FieldName, Value)]) {
         for (i, (name, value)) in data.iter().enumerate() {
-            let name = data_column_name(name);
+            // Rows usually repeat the previous row's names in the same order, and decoders
+            // share name allocations: most columns are found at `i` by pointer. A name equal
+            // to a learnt one needs no renaming (learnt names are renamed ones).
             match self.data_fields.get_mut(i) {
-                Some(f) if *f.name == *name => observe(&mut f.ty, value),
-                _ => observe_field(&mut self.data_fields, &name, |ty| observe(ty, value)),
+                Some(f) if f.name == *name => observe(&mut f.ty, value),
+                _ => {
+                    let name = data_column_field_name(name);
+                    observe_field(&mut self.data_fields, &name, |ty| observe(ty, value))
+                }
             }
         }
     }
@@ -216,13 +231,13 @@ impl TableRows {
     }
 }
 
-fn observe_field(fields: &mut Vec<Field>, name: &str, update: impl FnOnce(&mut ColumnType)) {
-    match fields.iter_mut().find(|f| &*f.name == name) {
+fn observe_field(fields: &mut Vec<Field>, name: &FieldName, update: impl FnOnce(&mut ColumnType)) {
+    match fields.iter_mut().find(|f| f.name == *name) {
         Some(f) => update(&mut f.ty),
         None => {
             let mut ty = ColumnType::Null;
             update(&mut ty);
-            fields.push(Field::new(name, ty));
+            fields.push(Field::new(name.clone(), ty));
         }
     }
 }
@@ -245,7 +260,7 @@ pub fn observe(ty: &mut ColumnType, value: &Value) {
         (T::Struct(fields), Value::Struct(values)) => {
             for (i, (name, v)) in values.iter().enumerate() {
                 match fields.get_mut(i) {
-                    Some(f) if *f.name == **name => observe(&mut f.ty, v),
+                    Some(f) if f.name == *name => observe(&mut f.ty, v),
                     _ => observe_field(fields, name, |t| observe(t, v)),
                 }
             }

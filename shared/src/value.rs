@@ -35,8 +35,13 @@ pub enum Value {
     Timestamp(i64),
     List(Vec<Value>),
     /// Fields in the order the source gave them.
-    Struct(Vec<(Box<str>, Value)>),
+    Struct(Vec<(FieldName, Value)>),
 }
+
+/// The name of a struct field or row column. Shared, not owned: every record of a table
+/// repeats the same names, so decoders hand out clones of one allocation (a schema's field
+/// names, or the JSON reader's recent keys) instead of allocating each name per record.
+pub type FieldName = Arc<str>;
 
 /// A named, typed column or struct field. Every column is nullable: CDC rows (deletes with
 /// only a key, schema changes mid-stream) routinely omit values.

@@ -57,41 +57,78 @@ pub fn unwrap(decoded: Decoded) -> Result<Change, DecodeError> {
             "the value is not an object with before/after/op fields".into(),
         ));
     }
-    let op = match value.get("op") {
-        Some(Value::String(s)) => match &**s {
-            "c" => Op::Create,
-            "u" => Op::Update,
-            "d" => Op::Delete,
-            "r" => Op::Read,
-            "t" => {
-                return Err(DecodeError::Debezium(
-                    "op 't' (truncate) carries no row; truncate the target table by hand if intended"
-                        .into(),
-                ));
-            }
-            "m" => {
-                return Err(DecodeError::Debezium(
-                    "op 'm' (logical decoding message) carries no row".into(),
-                ));
-            }
-            other => {
-                return Err(DecodeError::Debezium(format!(
-                    "unknown op {other:?} (expected c, u, d or r)"
-                )));
-            }
-        },
-        Some(Value::Null) | None => {
-            return Err(DecodeError::Debezium("missing field 'op'".into()));
-        }
-        Some(other) => {
-            return Err(DecodeError::Debezium(format!(
-                "field 'op' must be a string, got {}",
-                other.to_json(None)
-            )));
-        }
-    };
-    let image = if op == Op::Delete { "before" } else { "after" };
+    let op = op(value.get("op"))?;
+    let image = image_name(op);
     let row = value.take(image).unwrap_or(Value::Null);
+    let row_type = match schema {
+        Some(ColumnType::Struct(fields)) => fields
+            .into_iter()
+            .find(|f| &*f.name == image)
+            .map(|f| f.ty)
+            .filter(|t| matches!(t, ColumnType::Struct(_))),
+        _ => None,
+    };
+    change(
+        op,
+        row,
+        row_type,
+        EnvelopeTimes {
+            source: value.get("source"),
+            ts_us: value.get("ts_us"),
+            ts_ms: value.get("ts_ms"),
+        },
+    )
+}
+
+/// The envelope's `op`.
+pub(super) fn op(op: Option<&Value>) -> Result<Op, DecodeError> {
+    match op {
+        Some(Value::String(s)) => match &**s {
+            "c" => Ok(Op::Create),
+            "u" => Ok(Op::Update),
+            "d" => Ok(Op::Delete),
+            "r" => Ok(Op::Read),
+            "t" => Err(DecodeError::Debezium(
+                "op 't' (truncate) carries no row; truncate the target table by hand if intended"
+                    .into(),
+            )),
+            "m" => Err(DecodeError::Debezium(
+                "op 'm' (logical decoding message) carries no row".into(),
+            )),
+            other => Err(DecodeError::Debezium(format!(
+                "unknown op {other:?} (expected c, u, d or r)"
+            ))),
+        },
+        Some(Value::Null) | None => Err(DecodeError::Debezium("missing field 'op'".into())),
+        Some(other) => Err(DecodeError::Debezium(format!(
+            "field 'op' must be a string, got {}",
+            other.to_json(None)
+        ))),
+    }
+}
+
+/// The row image an op carries: `before` for a delete, `after` otherwise.
+pub(super) fn image_name(op: Op) -> &'static str {
+    if op == Op::Delete { "before" } else { "after" }
+}
+
+/// The envelope fields a change's time and log position come from.
+pub(super) struct EnvelopeTimes<'v> {
+    pub source: Option<&'v Value>,
+    pub ts_us: Option<&'v Value>,
+    pub ts_ms: Option<&'v Value>,
+}
+
+/// The change of `op` with row image `row` (the [`image_name`] field, `Null` when absent):
+/// checks the image, then reads the change time and log position. Both envelope readers end
+/// here, so they judge envelopes alike.
+pub(super) fn change(
+    op: Op,
+    row: Value,
+    row_type: Option<ColumnType>,
+    times: EnvelopeTimes<'_>,
+) -> Result<Change, DecodeError> {
+    let image = image_name(op);
     if !matches!(row, Value::Struct(_) | Value::Null) {
         return Err(DecodeError::Debezium(format!(
             "field '{image}' must be an object or null"
@@ -103,15 +140,11 @@ pub fn unwrap(decoded: Decoded) -> Result<Change, DecodeError> {
             op.code()
         )));
     }
-    let row_type = match schema {
-        Some(ColumnType::Struct(fields)) => fields
-            .into_iter()
-            .find(|f| &*f.name == image)
-            .map(|f| f.ty)
-            .filter(|t| matches!(t, ColumnType::Struct(_))),
-        _ => None,
-    };
-    let source = value.get("source");
+    let EnvelopeTimes {
+        source,
+        ts_us,
+        ts_ms,
+    } = times;
     // Milliseconds beyond ±292,000 years do not fit microseconds: an error, not a wrap.
     let micros = |field: &str, ms: i64| {
         ms.checked_mul(1000).ok_or_else(|| {
@@ -122,9 +155,9 @@ pub fn unwrap(decoded: Decoded) -> Result<Change, DecodeError> {
         Some(us)
     } else if let Some(ms) = source.and_then(|s| int_field(s, "ts_ms")) {
         Some(micros("source.ts_ms", ms)?)
-    } else if let Some(us) = int_field(&value, "ts_us") {
+    } else if let Some(us) = ts_us.and_then(|v| int_value(v, Unit::Micros)) {
         Some(us)
-    } else if let Some(ms) = int_field(&value, "ts_ms") {
+    } else if let Some(ms) = ts_ms.and_then(|v| int_value(v, Unit::Millis)) {
         Some(micros("ts_ms", ms)?)
     } else {
         None
@@ -139,11 +172,28 @@ pub fn unwrap(decoded: Decoded) -> Result<Change, DecodeError> {
     })
 }
 
+/// The unit an integer field is in, by its name (`*_us` are microseconds).
+#[derive(Clone, Copy)]
+enum Unit {
+    Micros,
+    Millis,
+}
+
 fn int_field(v: &Value, name: &str) -> Option<i64> {
-    match v.get(name)? {
-        Value::Int(i) => Some(*i),
-        Value::Timestamp(micros) if name.ends_with("_us") => Some(*micros),
-        Value::Timestamp(micros) => Some(micros / 1000),
+    let unit = if name.ends_with("_us") {
+        Unit::Micros
+    } else {
+        Unit::Millis
+    };
+    int_value(v.get(name)?, unit)
+}
+
+/// An integer field's value; a timestamp (from a typed envelope) is read in `unit`.
+fn int_value(v: &Value, unit: Unit) -> Option<i64> {
+    match (v, unit) {
+        (Value::Int(i), _) => Some(*i),
+        (Value::Timestamp(micros), Unit::Micros) => Some(*micros),
+        (Value::Timestamp(micros), Unit::Millis) => Some(micros / 1000),
         _ => None,
     }
 }
@@ -158,15 +208,30 @@ fn int_field(v: &Value, name: &str) -> Option<i64> {
 /// Positions of one table always come from one connector, so only like compares with like.
 pub fn log_position(source: &Value) -> Option<String> {
     if let Some(lsn) = int_field(source, "lsn") {
-        return Some(format!("pg:{lsn:020}"));
+        let mut out = String::with_capacity(23);
+        out.push_str("pg:");
+        push_zero_padded(&mut out, lsn, 20);
+        return Some(out);
     }
     if let (Some(Value::String(file)), Some(pos)) = (source.get("file"), int_field(source, "pos")) {
         let row = int_field(source, "row").unwrap_or(0);
-        return Some(format!("mysql:{file}:{pos:020}:{row:010}"));
+        let mut out = String::with_capacity(file.len() + 38);
+        out.push_str("mysql:");
+        out.push_str(file);
+        out.push(':');
+        push_zero_padded(&mut out, pos, 20);
+        out.push(':');
+        push_zero_padded(&mut out, row, 10);
+        return Some(out);
     }
     if let Some(Value::String(lsn)) = source.get("change_lsn") {
         let serial = int_field(source, "event_serial_no").unwrap_or(0);
-        return Some(format!("lsn:{lsn}:{serial:010}"));
+        let mut out = String::with_capacity(lsn.len() + 15);
+        out.push_str("lsn:");
+        out.push_str(lsn);
+        out.push(':');
+        push_zero_padded(&mut out, serial, 10);
+        return Some(out);
     }
     if let Some(scn) = source.get("scn") {
         let digits = match scn {
@@ -179,6 +244,33 @@ pub fn log_position(source: &Value) -> Option<String> {
         return Some(format!("ora:{digits:0>40}"));
     }
     None
+}
+
+/// Appends `n` as `format!("{n:0width$}")` does; every change row carries a position, so the
+/// common non-negative case does without the formatting machinery.
+fn push_zero_padded(out: &mut String, n: i64, width: usize) {
+    if n < 0 {
+        use std::fmt::Write as _;
+        let _ = write!(out, "{n:0width$}");
+        return;
+    }
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    let mut rest = n.unsigned_abs();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    for _ in (digits.len() - start)..width {
+        out.push('0');
+    }
+    for &d in &digits[start..] {
+        out.push(char::from(d));
+    }
 }
 
 #[cfg(test)]
@@ -238,6 +330,20 @@ mod tests {
             unwrap(Decoded::untyped(fine)).unwrap().source_ts_micros,
             Some(9_223_372_036_854_000)
         );
+    }
+
+    #[test]
+    fn zero_padding_matches_the_standard_formatting() {
+        let mut values = vec![0, 1, 9, 10, 99, 1_000_000_007, i64::MAX, -1, -42, i64::MIN];
+        values.extend((0..19).map(|e| 10i64.pow(e)));
+        values.extend((1..19).map(|e| 10i64.pow(e) - 1));
+        for n in values {
+            for width in [0, 1, 10, 20, 25] {
+                let mut out = String::from("x");
+                push_zero_padded(&mut out, n, width);
+                assert_eq!(out, format!("x{n:0width$}"), "{n} width {width}");
+            }
+        }
     }
 
     #[test]

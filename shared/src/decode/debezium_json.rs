@@ -8,10 +8,10 @@
 //! exactly what `json::decode` followed by [`debezium::unwrap`] gives (a test checks this on
 //! the samples), so it changes speed, never results.
 
-use super::debezium::{self, Change};
+use super::DecodeError;
+use super::debezium::{self, Change, EnvelopeTimes, Op};
 use super::json_reader::Reader;
-use super::{DecodeError, Decoded};
-use crate::value::Value;
+use crate::value::{FieldName, Value};
 
 /// Decodes a Debezium JSON envelope, or `Ok(None)` when the value is not one.
 pub fn decode(bytes: &[u8]) -> Result<Option<Change>, DecodeError> {
@@ -25,19 +25,42 @@ pub fn decode(bytes: &[u8]) -> Result<Option<Change>, DecodeError> {
     let Some(envelope) = Reader::with(text, read_envelope) else {
         return Ok(None);
     };
-    // Rebuild the minimal envelope and let the one unwrap implementation judge it, so both
-    // paths report the same errors and the same metadata.
-    debezium::unwrap(Decoded::untyped(Value::Struct(envelope))).map(Some)
+    let envelope = envelope?;
+    // The parts go through the same checks as a generically decoded envelope, so both paths
+    // report the same errors and the same metadata.
+    let Envelope {
+        op,
+        row,
+        ts_ms,
+        ts_us,
+        source,
+    } = envelope;
+    let times = EnvelopeTimes {
+        source: source.as_ref(),
+        ts_us: ts_us.as_ref(),
+        ts_ms: ts_ms.as_ref(),
+    };
+    debezium::change(op, row, None, times).map(Some)
 }
 
-/// Reads the envelope into the fields [`debezium::unwrap`] looks at, or `None` when the value
-/// is not an envelope or the reader cannot read it all.
+/// The parts of an envelope [`debezium::change`] reads.
+struct Envelope {
+    op: Op,
+    /// The image the op uses (`Null` when absent).
+    row: Value,
+    ts_ms: Option<Value>,
+    ts_us: Option<Value>,
+    source: Option<Value>,
+}
+
+/// Reads the envelope's parts (an error for an `op` that carries no change), or `None` when
+/// the value is not an envelope or the reader cannot read it all.
 ///
 /// `after` is read as it comes (one pass); `before` is stepped over and its position kept, as
 /// `op` usually comes after it and only deletes use it (it is read then). Every other value
 /// is stepped over without allocating, but checked all the same: an invalid document must go
 /// to the generic path.
-fn read_envelope(r: &mut Reader<'_>) -> Option<Vec<(Box<str>, Value)>> {
+fn read_envelope(r: &mut Reader<'_>) -> Option<Result<Envelope, DecodeError>> {
     let mut op: Option<Value> = None;
     let mut before: Option<usize> = None;
     let mut after: Option<Value> = None;
@@ -66,34 +89,32 @@ fn read_envelope(r: &mut Reader<'_>) -> Option<Vec<(Box<str>, Value)>> {
         }
     }
     r.end()?;
-    let Some(Value::String(op)) = op else {
+    if !matches!(op, Some(Value::String(_))) || (before.is_none() && after.is_none()) {
         return None;
+    }
+    let op = match debezium::op(op.as_ref()) {
+        Ok(op) => op,
+        Err(e) => return Some(Err(e)),
     };
-    if before.is_none() && after.is_none() {
-        return None;
-    }
-    // Only the image the op uses: `unwrap` reads no other, and takes a missing one as null.
-    let delete = &*op == "d";
-    let mut fields: Vec<(Box<str>, Value)> = Vec::with_capacity(5);
-    fields.push(("op".into(), Value::String(op)));
-    if delete {
-        if let Some(at) = before {
-            r.seek(at);
-            fields.push(("before".into(), r.value(1)?));
+    // Only the image the op uses: `debezium::change` reads no other; a missing one is null.
+    let row = if op == Op::Delete {
+        match before {
+            Some(at) => {
+                r.seek(at);
+                r.value(1)?
+            }
+            None => Value::Null,
         }
-    } else if let Some(after) = after {
-        fields.push(("after".into(), after));
-    }
-    if let Some(ts) = ts_ms {
-        fields.push(("ts_ms".into(), ts));
-    }
-    if let Some(ts) = ts_us {
-        fields.push(("ts_us".into(), ts));
-    }
-    if let Some(source) = source {
-        fields.push(("source".into(), source));
-    }
-    Some(fields)
+    } else {
+        after.unwrap_or(Value::Null)
+    };
+    Some(Ok(Envelope {
+        op,
+        row,
+        ts_ms,
+        ts_us,
+        source,
+    }))
 }
 
 /// Fields of `source` that [`debezium::unwrap`] reads: times and log positions.
@@ -116,7 +137,7 @@ fn read_source(r: &mut Reader<'_>) -> Option<Value> {
         r.skip_value(1)?;
         return Some(Value::Null);
     }
-    let mut fields: Vec<(Box<str>, Value)> = Vec::new();
+    let mut fields: Vec<(FieldName, Value)> = Vec::new();
     if r.open_object(1)? {
         loop {
             let key = r.key()?;
@@ -126,7 +147,7 @@ fn read_source(r: &mut Reader<'_>) -> Option<Value> {
                     // A duplicated key keeps its last value, as the generic decoder does.
                     match fields.iter_mut().find(|(n, _)| &**n == *name) {
                         Some(field) => field.1 = value,
-                        None => fields.push(((*name).into(), value)),
+                        None => fields.push((r.name(key), value)),
                     }
                 }
                 None => r.skip_value(2)?,
@@ -142,7 +163,7 @@ fn read_source(r: &mut Reader<'_>) -> Option<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::json;
+    use crate::decode::{Decoded, json};
     use proptest::prelude::*;
 
     fn both(

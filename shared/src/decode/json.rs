@@ -13,7 +13,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::{DecodeError, json_reader};
-use crate::value::Value;
+use crate::value::{FieldName, Value};
 
 /// Decodes one JSON document.
 ///
@@ -99,15 +99,15 @@ const LINEAR_KEYS: usize = 32;
 /// index in large ones, so that an object with many keys cannot stall a batch.
 #[derive(Default)]
 pub(super) struct ObjectMembers {
-    index: Option<HashMap<Box<str>, usize>>,
+    index: Option<HashMap<FieldName, usize>>,
 }
 
 impl ObjectMembers {
     pub(super) fn add(
         &mut self,
-        fields: &mut Vec<(Box<str>, Value)>,
+        fields: &mut Vec<(FieldName, Value)>,
         start: usize,
-        key: Box<str>,
+        key: FieldName,
         value: Value,
     ) {
         let members = &mut fields[start..];
@@ -202,7 +202,7 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut fields: Vec<(Box<str>, Value)> = Vec::with_capacity(map.size_hint().unwrap_or(8));
+        let mut fields: Vec<(FieldName, Value)> = Vec::with_capacity(map.size_hint().unwrap_or(8));
         let mut members = ObjectMembers::default();
         while let Some(key) = map.next_key::<KeyStr>()? {
             let value = map.next_value_seed(ValueSeed)?;
@@ -213,7 +213,7 @@ impl<'de> Visitor<'de> for ValueVisitor {
 }
 
 /// An object key, borrowed from the input where possible and boxed once.
-struct KeyStr(Box<str>);
+struct KeyStr(FieldName);
 
 impl<'de> de::Deserialize<'de> for KeyStr {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -227,7 +227,7 @@ impl<'de> de::Deserialize<'de> for KeyStr {
                 Ok(KeyStr(v.into()))
             }
             fn visit_string<E>(self, v: String) -> Result<KeyStr, E> {
-                Ok(KeyStr(v.into_boxed_str()))
+                Ok(KeyStr(v.into()))
             }
         }
         deserializer.deserialize_str(KeyVisitor)

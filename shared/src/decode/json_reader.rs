@@ -19,7 +19,8 @@
 use std::cell::Cell;
 
 use super::json::ObjectMembers;
-use crate::value::Value;
+use super::names::RecentNames;
+use crate::value::{FieldName, Value};
 
 /// serde_json refuses the 128th nested array/object (its recursion limit); the reader hands
 /// such documents to it instead of reading them, so at most this many containers are open.
@@ -36,11 +37,13 @@ pub(super) fn parse(text: &str) -> Option<Value> {
 }
 
 /// Scratch stacks reused across documents on a thread: object fields and list items are
-/// gathered here, then moved into one exactly-sized `Vec` when their container closes.
+/// gathered here, then moved into one exactly-sized `Vec` when their container closes. The
+/// recent key names are kept too, so repeated keys share one allocation.
 #[derive(Default)]
 struct Scratch {
-    fields: Vec<(Box<str>, Value)>,
+    fields: Vec<(FieldName, Value)>,
     items: Vec<Value>,
+    names: RecentNames,
 }
 
 thread_local! {
@@ -75,9 +78,13 @@ impl<'a> Reader<'a> {
         // After a failure the stacks may hold parts of the abandoned document.
         scratch.fields.clear();
         scratch.items.clear();
-        if scratch.fields.capacity() <= KEEP_SCRATCH && scratch.items.capacity() <= KEEP_SCRATCH {
-            SCRATCH.set(scratch);
+        if scratch.fields.capacity() > KEEP_SCRATCH {
+            scratch.fields = Vec::new();
         }
+        if scratch.items.capacity() > KEEP_SCRATCH {
+            scratch.items = Vec::new();
+        }
+        SCRATCH.set(scratch);
         out
     }
 
@@ -166,6 +173,15 @@ impl<'a> Reader<'a> {
         Some(key)
     }
 
+    /// The shared name of a key (see [`RecentNames`]).
+    #[inline]
+    pub(super) fn name(&mut self, key: JsonStr<'_>) -> FieldName {
+        match key {
+            JsonStr::Borrowed(text) => self.scratch.names.get(text),
+            JsonStr::Owned(text) => text.into(),
+        }
+    }
+
     /// Reads any value; `depth` counts the containers open around it.
     pub(super) fn value(&mut self, depth: u32) -> Option<Value> {
         match self.skip_ws()? {
@@ -243,7 +259,8 @@ impl<'a> Reader<'a> {
         let start = self.scratch.fields.len();
         let mut members = ObjectMembers::default();
         loop {
-            let key = self.key()?.into_box();
+            let key = self.key()?;
+            let key = self.name(key);
             let value = self.value(depth + 1)?;
             members.add(&mut self.scratch.fields, start, key, value);
             if !self.next_or_close(b'}')? {

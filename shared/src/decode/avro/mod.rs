@@ -62,7 +62,7 @@ use serde_json::Value as Json;
 
 use super::{DecodeError, Decoded};
 use crate::registry::{AvroSchema, SchemaCache, WIRE_HEADER_LEN, schema_id};
-use crate::value::{ColumnType, Field, MAX_DECIMAL_PRECISION, Value};
+use crate::value::{ColumnType, Field, FieldName, MAX_DECIMAL_PRECISION, Value};
 
 /// Decodes one record in the Confluent wire format with its writer schema from `schemas`.
 pub fn decode(bytes: &[u8], schemas: &SchemaCache) -> Result<Decoded, DecodeError> {
@@ -152,7 +152,7 @@ enum Node {
     ZonedTimestamp,
     UuidBinary(Option<usize>),
     Duration,
-    Record(Box<[(Box<str>, NodeId)]>),
+    Record(Box<[(FieldName, NodeId)]>),
     Array(NodeId),
     Map(NodeId),
     /// `[null, T]` or `[T, null]`.
@@ -414,7 +414,7 @@ impl<'s> Compiler<'s> {
         let mut types = Vec::with_capacity(record.fields.len());
         for field in &record.fields {
             let (node, ty) = self.node(&field.schema, field_json(json, &field.name))?;
-            fields.push((Box::from(field.name.as_str()), node));
+            fields.push((FieldName::from(field.name.as_str()), node));
             types.push(Field::new(field.name.as_str(), ty));
         }
         self.active.remove(&full);
@@ -841,7 +841,7 @@ impl Plan {
                     }
                     entries.reserve(count.min(r.remaining()));
                     for _ in 0..count {
-                        let key: Box<str> = r.str()?.into();
+                        let key: FieldName = r.str()?.into();
                         let value = self
                             .read(*values, r, true, depth)
                             .map_err(|f| f.at(|| format!("[{key:?}]")))?;

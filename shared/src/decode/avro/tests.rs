@@ -58,7 +58,12 @@ fn a_record(fields: Vec<(&str, A)>) -> A {
 }
 
 fn v_struct(fields: Vec<(&str, Value)>) -> Value {
-    Value::Struct(fields.into_iter().map(|(n, v)| (Box::from(n), v)).collect())
+    Value::Struct(
+        fields
+            .into_iter()
+            .map(|(n, v)| (FieldName::from(n), v))
+            .collect(),
+    )
 }
 
 fn t_struct(fields: Vec<(&str, ColumnType)>) -> ColumnType {

@@ -55,7 +55,7 @@ use serde::de::{
 use serde_json::value::RawValue;
 
 use super::{DecodeError, Decoded};
-use crate::value::{ColumnType, Field, MAX_DECIMAL_PRECISION, Value, format_decimal};
+use crate::value::{ColumnType, Field, FieldName, MAX_DECIMAL_PRECISION, Value, format_decimal};
 
 const CONNECT_DECIMAL: &str = "org.apache.kafka.connect.data.Decimal";
 const CONNECT_DATE: &str = "org.apache.kafka.connect.data.Date";
@@ -239,9 +239,9 @@ struct MapSpec {
 }
 
 struct StructSpec {
-    fields: Box<[(Box<str>, Node)]>,
+    fields: Box<[(FieldName, Node)]>,
     /// Name → position, for wide structs whose payload keys come out of order.
-    index: Option<HashMap<Box<str>, usize>>,
+    index: Option<HashMap<FieldName, usize>>,
 }
 
 impl StructSpec {
@@ -349,7 +349,7 @@ fn compile(schema: &serde_json::Value, path: &str) -> Result<(Node, ColumnType),
                     return Err(format!("{path}.fields[{i}]: field has no \"field\" name"));
                 };
                 let (node, ty) = compile(entry, &format!("{path}.{name}"))?;
-                nodes.push((Box::<str>::from(name), node));
+                nodes.push((FieldName::from(name), node));
                 fields.push(Field::new(name, ty));
             }
             let index = (nodes.len() > 16).then(|| {
@@ -528,7 +528,7 @@ enum Fail {
 }
 
 enum Seg {
-    Field(Box<str>),
+    Field(FieldName),
     Index(usize),
 }
 
@@ -902,7 +902,7 @@ impl<'de> Visitor<'de> for Seed<'_> {
                     let (Some(value), Some(key)) = (pair.pop(), pair.pop()) else {
                         return Err(ctx.payload("map entry is not a [key, value] pair".into()));
                     };
-                    let key = key.to_text(Some(&spec.key_ty)).into_boxed_str();
+                    let key = FieldName::from(key.to_text(Some(&spec.key_ty)));
                     entries.push((key, spec.json_ready(value)));
                 }
                 Ok(Value::Struct(entries))
@@ -932,7 +932,7 @@ impl<'de> Visitor<'de> for Seed<'_> {
         let ctx = self.ctx;
         match self.target {
             Target::Node(Node::Struct(spec)) => {
-                let mut out: Vec<(Box<str>, Value)> = spec
+                let mut out: Vec<(FieldName, Value)> = spec
                     .fields
                     .iter()
                     .map(|(name, _)| (name.clone(), Value::Null))
@@ -1021,8 +1021,8 @@ fn decimals_to_text(value: &mut Value, ty: &ColumnType) {
 
 /// A schema-less object: a struct in document order; a repeated key keeps its last value.
 fn any_object<'de, A: MapAccess<'de>>(mut map: A, ctx: &Ctx) -> Result<Value, A::Error> {
-    let mut out: Vec<(Box<str>, Value)> = Vec::new();
-    let mut index: Option<HashMap<Box<str>, usize>> = None;
+    let mut out: Vec<(FieldName, Value)> = Vec::new();
+    let mut index: Option<HashMap<FieldName, usize>> = None;
     while let Some(Key(key)) = map.next_key()? {
         let value = map.next_value_seed(Seed::node(&ANY, ctx));
         let value = ctx.at(|| Seg::Field(key.as_ref().into()), value)?;
@@ -1034,7 +1034,7 @@ fn any_object<'de, A: MapAccess<'de>>(mut map: A, ctx: &Ctx) -> Result<Value, A:
             out[i].1 = value;
             continue;
         }
-        let name: Box<str> = key.into();
+        let name: FieldName = key.into();
         if let Some(index) = &mut index {
             index.insert(name.clone(), out.len());
         }
