@@ -111,7 +111,7 @@ impl ObjectMembers {
         value: Value,
     ) {
         let members = &mut fields[start..];
-        if members.len() == LINEAR_KEYS && self.index.is_none() {
+        if members.len() >= LINEAR_KEYS && self.index.is_none() {
             self.index = Some(
                 members
                     .iter()

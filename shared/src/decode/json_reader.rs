@@ -19,7 +19,7 @@
 use std::cell::Cell;
 
 use super::json::ObjectMembers;
-use super::names::RecentNames;
+use super::names::{LastKeys, RecentNames};
 use crate::value::{FieldName, Value};
 
 /// serde_json refuses the 128th nested array/object (its recursion limit); the reader hands
@@ -38,12 +38,14 @@ pub(super) fn parse(text: &str) -> Option<Value> {
 
 /// Scratch stacks reused across documents on a thread: object fields and list items are
 /// gathered here, then moved into one exactly-sized `Vec` when their container closes. The
-/// recent key names are kept too, so repeated keys share one allocation.
+/// recent key names and key orders are kept too: repeated keys share one allocation and are
+/// recognised without being scanned.
 #[derive(Default)]
 struct Scratch {
     fields: Vec<(FieldName, Value)>,
     items: Vec<Value>,
     names: RecentNames,
+    last_keys: LastKeys,
 }
 
 thread_local! {
@@ -257,17 +259,62 @@ impl<'a> Reader<'a> {
             return Some(Value::Struct(Vec::new()));
         }
         let start = self.scratch.fields.len();
+        let predicted = self.scratch.last_keys.take(depth);
+        // While the members are exactly the predicted keys in order (`matched` of them), the
+        // next one needs no duplicate search: the predicted keys are distinct.
+        let mut matched = 0;
+        let mut read = 0;
         let mut members = ObjectMembers::default();
         loop {
-            let key = self.key()?;
-            let key = self.name(key);
-            let value = self.value(depth + 1)?;
-            members.add(&mut self.scratch.fields, start, key, value);
+            read += 1;
+            let in_order = matched == self.scratch.fields.len() - start;
+            match predicted.get(matched) {
+                Some(name) if in_order && self.predicted_key(name)? => {
+                    let value = self.value(depth + 1)?;
+                    self.scratch.fields.push((name.clone(), value));
+                    matched += 1;
+                }
+                _ => {
+                    let key = self.key()?;
+                    let key = self.name(key);
+                    let value = self.value(depth + 1)?;
+                    members.add(&mut self.scratch.fields, start, key, value);
+                }
+            }
             if !self.next_or_close(b'}')? {
                 break;
             }
         }
-        Some(Value::Struct(self.scratch.fields.drain(start..).collect()))
+        let fields: Vec<(FieldName, Value)> = self.scratch.fields.drain(start..).collect();
+        let keys = if matched == read && matched == predicted.len() {
+            predicted
+        } else if read == fields.len() {
+            fields.iter().map(|(name, _)| name.clone()).collect()
+        } else {
+            // Duplicated keys: keep the previous order as the prediction.
+            predicted
+        };
+        self.scratch.last_keys.put(depth, keys);
+        Some(Value::Struct(fields))
+    }
+
+    /// Whether the key under the cursor is spelled exactly `name` (a plain name, see
+    /// [`LastKeys`]); if so its `:` is consumed too. `None` when it is, but no `:` follows
+    /// (invalid JSON, as [`Reader::key`] would find).
+    #[inline]
+    fn predicted_key(&mut self, name: &str) -> Option<bool> {
+        if self.skip_ws()? != b'"' {
+            return Some(false);
+        }
+        let start = self.pos + 1;
+        let end = start + name.len();
+        if self.bytes.get(start..end) != Some(name.as_bytes()) || self.bytes.get(end) != Some(&b'"')
+        {
+            return Some(false);
+        }
+        self.pos = end + 1;
+        self.expect(b':')?;
+        Some(true)
     }
 
     /// Opens a list whose `[` is under the cursor: `true` when it has elements (the cursor is
@@ -591,6 +638,35 @@ pub(super) mod tests {
 
     fn s(text: &str) -> Value {
         Value::String(text.into())
+    }
+
+    #[test]
+    fn predicted_keys_give_the_same_values_and_errors_as_the_reference() {
+        let docs = [
+            r#"{"id":1,"name":"a","n":null}"#,
+            r#"{"id":2,"name":"b","n":3}"#,
+            // The predicted order, then a duplicate of a predicted key.
+            r#"{"id":3,"name":"c","id":4}"#,
+            r#"{"id":5,"name":"d","n":6}"#,
+            // The predicted key without its colon, and a predicted key as a value.
+            r#"{"id" 7}"#,
+            r#"{"id":"id","name":"name"}"#,
+            // Fewer, more, and reordered keys.
+            r#"{"id":8}"#,
+            r#"{"id":9,"name":"e","n":1,"extra":true}"#,
+            r#"{"name":"f","id":10}"#,
+            // A prefix of a predicted key, and the key spelled with an escape.
+            r#"{"i":11,"name":"g"}"#,
+            r#"{"id":12,"name":"h"}"#,
+            r#"[{"id":13},{"id":14,"id":15},{"id":16}]"#,
+        ];
+        for doc in docs {
+            check(doc.as_bytes());
+        }
+        reads(
+            r#"{"id":3,"name":"c","id":4}"#,
+            Value::Struct(vec![("id".into(), Value::Int(4)), ("name".into(), s("c"))]),
+        );
     }
 
     #[test]
@@ -937,6 +1013,31 @@ pub(super) mod tests {
             let read = check(doc.as_bytes()).is_some();
             if decode_reference(doc.as_bytes()).is_ok() && !long_mantissa {
                 prop_assert!(read, "deferred {}", doc);
+            }
+        }
+
+        #[test]
+        fn objects_repeating_key_orders_read_exactly_as_the_reference(
+            docs in prop::collection::vec(
+                prop::collection::vec((0u8..6, 0u8..4, any::<i32>()), 0..8),
+                1..12,
+            )
+        ) {
+            // Successive documents on one thread share the key prediction: orders repeat,
+            // diverge, duplicate keys and spell a key with an escape or with spaces.
+            for members in &docs {
+                let members: Vec<String> = members
+                    .iter()
+                    .map(|(k, spelling, v)| match spelling {
+                        0 => format!("\"k{k}\":{v}"),
+                        1 => format!("\"\\u006b{k}\":{v}"),
+                        2 => format!(" \"k{k}\" : {v} "),
+                        _ => format!("\"k{k}\":{{\"k{k}\":{v}}}"),
+                    })
+                    .collect();
+                let object = format!("{{{}}}", members.join(","));
+                check(object.as_bytes());
+                check(format!("[{object},{object}]").as_bytes());
             }
         }
 

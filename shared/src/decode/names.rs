@@ -48,6 +48,55 @@ impl RecentNames {
     }
 }
 
+/// The key order of the last object read at each of the first [`PREDICTED_DEPTHS`] depths.
+/// Records of a table repeat their keys in the same order, so the reader first checks whether
+/// the next key is the one the last object had at that position: a byte comparison instead of
+/// scanning the key and looking its name up, and no duplicate-key search while the keys match
+/// (the recorded order has no duplicates).
+#[derive(Default)]
+pub(super) struct LastKeys {
+    by_depth: Vec<Vec<FieldName>>,
+}
+
+/// Objects nested deeper than this are not predicted.
+const PREDICTED_DEPTHS: usize = 4;
+
+/// Objects with more keys than this are not recorded.
+const MAX_PREDICTED_KEYS: usize = 1024;
+
+impl LastKeys {
+    /// The keys recorded for `depth` (empty if none), lent until [`LastKeys::put`].
+    pub(super) fn take(&mut self, depth: u32) -> Vec<FieldName> {
+        match self.by_depth.get_mut(depth as usize) {
+            Some(keys) => std::mem::take(keys),
+            None => Vec::new(),
+        }
+    }
+
+    /// Records the key order of an object at `depth`: its distinct keys in order. Names a
+    /// JSON text could only spell with escapes are not recorded (the prediction compares raw
+    /// bytes).
+    pub(super) fn put(&mut self, depth: u32, keys: Vec<FieldName>) {
+        let depth = depth as usize;
+        if depth >= PREDICTED_DEPTHS
+            || keys.len() > MAX_PREDICTED_KEYS
+            || !keys.iter().all(|k| is_plain(k))
+        {
+            return;
+        }
+        if self.by_depth.len() <= depth {
+            self.by_depth.resize_with(depth + 1, Vec::new);
+        }
+        self.by_depth[depth] = keys;
+    }
+}
+
+/// Whether `name` is spelled in JSON exactly as its bytes (no quote, backslash or control
+/// character to escape).
+fn is_plain(name: &str) -> bool {
+    !name.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20)
+}
+
 /// The slot of a name: a multiplicative hash of its length and of its first and last (up to)
 /// eight bytes, which tells apart the names of one table in practice.
 #[inline]
@@ -98,6 +147,24 @@ mod tests {
             assert_eq!(&*names.get(text), text);
             assert_eq!(&*names.get(text), text);
         }
+    }
+
+    #[test]
+    fn key_orders_are_kept_per_depth_and_only_for_plain_names() {
+        let mut last = LastKeys::default();
+        let keys = |names: &[&str]| names.iter().map(|n| FieldName::from(*n)).collect();
+        last.put(1, keys(&["id", "name"]));
+        last.put(0, keys(&["op"]));
+        assert_eq!(last.take(1), keys(&["id", "name"]));
+        assert!(last.take(1).is_empty(), "lent, not copied");
+        assert_eq!(last.take(0), keys(&["op"]));
+        assert!(last.take(3).is_empty());
+        for escaped in ["a\"b", "a\\b", "a\nb", "\u{1}"] {
+            last.put(2, keys(&["id", escaped]));
+            assert!(last.take(2).is_empty(), "{escaped:?}");
+        }
+        last.put(PREDICTED_DEPTHS as u32, keys(&["id"]));
+        assert!(last.take(PREDICTED_DEPTHS as u32).is_empty());
     }
 
     #[test]
