@@ -286,15 +286,15 @@ impl<'a> Reader<'a> {
             }
         }
         let fields: Vec<(FieldName, Value)> = self.scratch.fields.drain(start..).collect();
-        let keys = if matched == read && matched == predicted.len() {
-            predicted
+        let last_keys = &mut self.scratch.last_keys;
+        if matched == read && matched == predicted.len() {
+            last_keys.give_back(depth, predicted);
         } else if read == fields.len() {
-            fields.iter().map(|(name, _)| name.clone()).collect()
+            last_keys.put(depth, fields.iter().map(|(name, _)| name.clone()).collect());
         } else {
             // Duplicated keys: keep the previous order as the prediction.
-            predicted
-        };
-        self.scratch.last_keys.put(depth, keys);
+            last_keys.give_back(depth, predicted);
+        }
         Some(Value::Struct(fields))
     }
 

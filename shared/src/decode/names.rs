@@ -65,11 +65,19 @@ const PREDICTED_DEPTHS: usize = 4;
 const MAX_PREDICTED_KEYS: usize = 1024;
 
 impl LastKeys {
-    /// The keys recorded for `depth` (empty if none), lent until [`LastKeys::put`].
+    /// The keys recorded for `depth` (empty if none), lent until [`LastKeys::put`] or
+    /// [`LastKeys::give_back`].
     pub(super) fn take(&mut self, depth: u32) -> Vec<FieldName> {
         match self.by_depth.get_mut(depth as usize) {
             Some(keys) => std::mem::take(keys),
             None => Vec::new(),
+        }
+    }
+
+    /// Returns keys [`LastKeys::take`] lent, unchanged (they were checked when recorded).
+    pub(super) fn give_back(&mut self, depth: u32, keys: Vec<FieldName>) {
+        if let Some(slot) = self.by_depth.get_mut(depth as usize) {
+            *slot = keys;
         }
     }
 
@@ -157,6 +165,8 @@ mod tests {
         last.put(0, keys(&["op"]));
         assert_eq!(last.take(1), keys(&["id", "name"]));
         assert!(last.take(1).is_empty(), "lent, not copied");
+        last.give_back(1, keys(&["id", "name"]));
+        assert_eq!(last.take(1), keys(&["id", "name"]));
         assert_eq!(last.take(0), keys(&["op"]));
         assert!(last.take(3).is_empty());
         for escaped in ["a\"b", "a\\b", "a\nb", "\u{1}"] {
