@@ -6,11 +6,12 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 #[path = "support.rs"]
 mod support;
 
-// The allocator the Lambda binaries use.
+// The allocator the Lambda binaries use, with the stage function's settings.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn bench(c: &mut Criterion) {
+    deltasink::allocator::keep_freed_memory();
     let config = support::config();
     let mut group = c.benchmark_group("stage");
     group.sample_size(30);

@@ -6,11 +6,12 @@
 #[path = "../benches/support.rs"]
 mod support;
 
-// The allocator the Lambda binaries use.
+// The allocator the Lambda binaries use, with the stage function's settings.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    deltasink::allocator::keep_freed_memory();
     let arg = |i: usize, default: usize| {
         std::env::args()
             .nth(i)

@@ -5,6 +5,7 @@
 //! modules is: [`kafka`] (event) → [`decode`] → [`route`] → [`rows`] (CDC rows with metadata)
 //! → [`encode`] (Arrow/Parquet) → [`staging`] (keys) → [`store`] (S3).
 
+pub mod allocator;
 pub mod check;
 pub mod config;
 pub mod decode;

@@ -14,12 +14,14 @@ use lambda_runtime::{Error, LambdaEvent, Runtime, layers, service_fn};
 use payload::{Payloads, ReadPayloadLayer};
 
 /// mimalloc: the stage pipeline allocates many small values; glibc malloc was a quarter of its
-/// profile (see the README benchmarks).
+/// profile (see the README benchmarks). Freed memory stays with the process between
+/// invocations (`deltasink::allocator`).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
+    deltasink::allocator::keep_freed_memory();
     deltasink::telemetry::init();
     let vars = invocation::with_secrets(std::env::vars().collect()).await?;
     let config = Arc::new(invocation::logged(StageConfig::from_vars(&vars))?);
