@@ -417,6 +417,14 @@ impl<'a> Reader<'a> {
                 i += 1;
                 let first = i - 1;
                 let mut n = u64::from(c - b'0');
+                // Eight digits at a time while the total stays within 18 digits (timestamps
+                // and ids are long), then one at a time.
+                while i - first + 8 <= 18
+                    && let Some(eight) = eight_digits(b, i)
+                {
+                    n = n * 100_000_000 + eight;
+                    i += 8;
+                }
                 while let Some(&c @ b'0'..=b'9') = b.get(i) {
                     let digit = u64::from(c - b'0');
                     n = if i - first < 19 {
@@ -460,6 +468,28 @@ impl<'a> Reader<'a> {
             }
         })
     }
+}
+
+/// The value of the eight bytes at `i` when they are all ASCII digits (most significant
+/// first), computed in a few word operations.
+#[inline]
+fn eight_digits(b: &[u8], i: usize) -> Option<u64> {
+    const ZEROS: u64 = 0x3030_3030_3030_3030;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let chunk: [u8; 8] = b.get(i..i + 8)?.try_into().ok()?;
+    let word = u64::from_le_bytes(chunk);
+    // A byte below '0' borrows into its high bit; a byte above '9' carries into it once 0x46
+    // is added. The lowest non-digit byte is always flagged (the digits below it neither
+    // borrow nor carry), which is all the test needs.
+    let digits = word.wrapping_sub(ZEROS);
+    if (digits | word.wrapping_add(0x4646_4646_4646_4646)) & HIGH != 0 {
+        return None;
+    }
+    // Little-endian: the first digit is the lowest byte. Combine neighbours into 2-digit,
+    // then 4-digit, then the 8-digit value.
+    let pairs = digits.wrapping_mul(10).wrapping_add(digits >> 8) & 0x00FF_00FF_00FF_00FF;
+    let quads = pairs.wrapping_mul(100).wrapping_add(pairs >> 16) & 0x0000_FFFF_0000_FFFF;
+    Some(quads.wrapping_mul(10_000).wrapping_add(quads >> 32) & 0xFFFF_FFFF)
 }
 
 /// A string read from the document: borrowed when it has no escapes.
@@ -641,6 +671,30 @@ pub(super) mod tests {
     }
 
     #[test]
+    fn eight_digits_reads_exactly_the_all_digit_chunks() {
+        for text in [
+            "00000000", "12345678", "99999999", "10000000", "00000001", "17000000",
+        ] {
+            assert_eq!(
+                eight_digits(text.as_bytes(), 0),
+                Some(text.parse::<u64>().unwrap()),
+                "{text}"
+            );
+        }
+        // One byte off anywhere: every byte value that is not a digit, at every position.
+        for at in 0..8 {
+            for byte in (0u8..=255).filter(|b| !b.is_ascii_digit()) {
+                let mut chunk = *b"12345678";
+                chunk[at] = byte;
+                assert_eq!(eight_digits(&chunk, 0), None, "{chunk:?}");
+            }
+        }
+        assert_eq!(eight_digits(b"x1234567", 0), None);
+        assert_eq!(eight_digits(b"x12345678", 1), Some(12_345_678));
+        assert_eq!(eight_digits(b"1234567", 0), None, "fewer than eight bytes");
+    }
+
+    #[test]
     fn predicted_keys_give_the_same_values_and_errors_as_the_reference() {
         let docs = [
             r#"{"id":1,"name":"a","n":null}"#,
@@ -817,6 +871,20 @@ pub(super) mod tests {
             assert!(check(text.as_bytes()).is_some(), "{text}");
         }
         check(b"1.7976931348623157e308");
+        // Every length around the eight-digit steps, with and without sign, fraction or a
+        // non-digit right after.
+        for len in 1..=21 {
+            let digits = &"98765432101234567890123"[..len];
+            for text in [
+                digits.to_string(),
+                format!("-{digits}"),
+                format!("{digits}.5"),
+                format!("[{digits},1]"),
+                format!("{{\"n\":{digits}}}"),
+            ] {
+                check(text.as_bytes());
+            }
+        }
         // 2^64 and longer digit strings are serde_json's long-number rules: deferred.
         assert!(check(b"18446744073709551616").is_none());
         assert_eq!(
