@@ -25,7 +25,7 @@ use parquet::schema::types::ColumnPath;
 use crate::config::NestedMode;
 use crate::route::TableMode;
 use crate::rows::{self, Row, TableRows};
-use crate::value::{ColumnType, Field, Value};
+use crate::value::{ColumnType, Field, FieldName, Value};
 
 /// The format version written in `deltasink.format_version`.
 pub const FORMAT_VERSION: &str = "1";
@@ -418,11 +418,12 @@ pub fn build_array(ty: &ColumnType, values: &[Option<&Value>]) -> Result<ArrayRe
 }
 
 /// The position of the field `name`, found at `i`-th place in a value: most values list their
-/// fields in the schema's order, so position `i` is checked before searching.
-fn field_index(fields: &[Field], i: usize, name: &str) -> Option<usize> {
+/// fields in the schema's order, so position `i` is checked before searching (and names
+/// shared with the schema compare by pointer).
+fn field_index(fields: &[Field], i: usize, name: &FieldName) -> Option<usize> {
     match fields.get(i) {
-        Some(f) if *f.name == *name => Some(i),
-        _ => fields.iter().position(|f| *f.name == *name),
+        Some(f) if f.name == *name => Some(i),
+        _ => fields.iter().position(|f| f.name == *name),
     }
 }
 

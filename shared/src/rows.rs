@@ -140,7 +140,7 @@ pub struct Row {
     pub input_bytes: usize,
     /// The columns of the record's Kafka key (empty when unkeyed), candidates for the
     /// primary key of an upsert table that has none configured.
-    pub key_columns: Vec<String>,
+    pub key_columns: Vec<FieldName>,
 }
 
 /// The rows a batch has for one table, in (topic, partition, offset) order per

@@ -136,6 +136,8 @@ pub fn decode_batch<'a>(
                 Vec::new(),
             )
         });
+        table.rows.reserve(part.records.len());
+        sources.reserve(part.records.len());
         for record in &part.records {
             records += 1;
             // Kafka sends -1 for a record without a timestamp.
@@ -216,7 +218,13 @@ fn settle_mode<'a>(
         // The key columns are the fields of the first keyed row's key (Debezium keys are
         // structs of the primary key columns), or `_kafka_key` for a primitive key.
         table.primary_key = first_keyed
-            .map(|i| table.rows[i].key_columns.clone())
+            .map(|i| {
+                table.rows[i]
+                    .key_columns
+                    .iter()
+                    .map(|c| c.to_string())
+                    .collect()
+            })
             .unwrap_or_default();
     }
     let name = table.table.clone();
@@ -398,7 +406,7 @@ fn build_row(
                     _ => None,
                 };
                 for (name, value) in fields {
-                    key_columns.push(name.to_string());
+                    key_columns.push(name.clone());
                     let present = data.iter().any(|(n, v)| *n == name && !v.is_null());
                     if !present {
                         let ty = key_types
@@ -416,7 +424,7 @@ fn build_row(
             }
             primitive => {
                 if route.primary_key.is_empty() {
-                    key_columns.push(rows::KAFKA_KEY.to_string());
+                    key_columns.push(rows::KAFKA_KEY.into());
                     if let Some(ColumnType::Struct(fields)) = &mut declared {
                         fields.push(Field::new(
                             rows::KAFKA_KEY,
