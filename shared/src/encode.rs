@@ -566,7 +566,9 @@ fn values_repeat(column: &ArrayRef) -> bool {
     let sample = n.min(DICTIONARY_SAMPLE);
     let sampled = (0..sample).map(|k| k * n / sample.max(1));
     if let Some(strings) = column.as_string_opt::<i32>() {
-        return repeat_often(sampled, |i| strings.is_valid(i).then(|| strings.value(i)));
+        return repeat_often(sampled, |i| {
+            strings.is_valid(i).then(|| strings.value(i).as_bytes())
+        });
     }
     if let Some(bytes) = column.as_binary_opt::<i32>() {
         return repeat_often(sampled, |i| bytes.is_valid(i).then(|| bytes.value(i)));
@@ -584,17 +586,21 @@ fn values_repeat(column: &ArrayRef) -> bool {
 }
 
 /// Whether the non-null values at `indices` hold at most one distinct value per two.
-fn repeat_often<T: std::hash::Hash + Eq>(
+/// Distinct values are counted by their 64-bit hashes, sorted (no hash set per column: the
+/// decision is taken for every column of every table of a batch); a collision could only
+/// make a column look a little more repetitive than it is.
+fn repeat_often<'v>(
     indices: impl Iterator<Item = usize>,
-    value: impl Fn(usize) -> Option<T>,
+    value: impl Fn(usize) -> Option<&'v [u8]>,
 ) -> bool {
-    let mut distinct = std::collections::HashSet::new();
-    let mut seen = 0;
-    for v in indices.filter_map(value) {
-        distinct.insert(v);
-        seen += 1;
-    }
-    distinct.len() * 2 <= seen
+    let mut hashes: Vec<u64> = indices
+        .filter_map(value)
+        .map(xxhash_rust::xxh3::xxh3_64)
+        .collect();
+    let seen = hashes.len();
+    hashes.sort_unstable();
+    hashes.dedup();
+    hashes.len() * 2 <= seen
 }
 
 /// How many values of a file's column [`values_repeat`] looks at.
@@ -609,6 +615,19 @@ mod tests {
     use arrow::array::{Array, AsArray};
     use bytes::Bytes;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    #[test]
+    fn repetition_is_at_most_one_distinct_value_per_two() {
+        let judge = |values: &[&str]| repeat_often(0..values.len(), |i| Some(values[i].as_bytes()));
+        assert!(judge(&["a", "a", "b", "b"]));
+        assert!(judge(&["a", "a", "a", "b"]));
+        assert!(!judge(&["a", "a", "b", "c"]));
+        assert!(!judge(&["a", "b", "c"]));
+        assert!(judge(&[]));
+        // Nulls are not counted.
+        assert!(repeat_often(0..4, |i| (i < 2).then_some(&b"x"[..])));
+        assert!(!repeat_often(0..4, |i| (i == 0).then_some(&b"x"[..])));
+    }
 
     fn row(offset: i64, data: Vec<(&str, Value)>) -> Row {
         Row {
