@@ -254,7 +254,8 @@ fn push_zero_padded(out: &mut String, n: i64, width: usize) {
         let _ = write!(out, "{n:0width$}");
         return;
     }
-    let mut digits = [0u8; 20];
+    // Digits from the right into a buffer of zeros: the padding up to 20 is already there.
+    let mut digits = [b'0'; 20];
     let mut start = digits.len();
     let mut rest = n.unsigned_abs();
     loop {
@@ -265,12 +266,11 @@ fn push_zero_padded(out: &mut String, n: i64, width: usize) {
             break;
         }
     }
-    for _ in (digits.len() - start)..width {
+    for _ in digits.len()..width {
         out.push('0');
     }
-    for &d in &digits[start..] {
-        out.push(char::from(d));
-    }
+    let from = start.min(digits.len().saturating_sub(width));
+    out.push_str(std::str::from_utf8(&digits[from..]).unwrap_or_default());
 }
 
 #[cfg(test)]
