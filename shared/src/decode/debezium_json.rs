@@ -15,9 +15,9 @@ use crate::value::{FieldName, Value};
 
 /// Decodes a Debezium JSON envelope, or `Ok(None)` when the value is not one.
 pub fn decode(bytes: &[u8]) -> Result<Option<Change>, DecodeError> {
-    // UTF-8 is validated once for the whole value (see `json::decode`); invalid text is left
-    // to the generic path, which names the position.
-    let Ok(text) = std::str::from_utf8(bytes) else {
+    // UTF-8 is validated once for the whole value, vectorized (see `json::decode`); invalid
+    // text is left to the generic path, which names the position.
+    let Ok(text) = simdutf8::basic::from_utf8(bytes) else {
         return Ok(None);
     };
     // Not an object, invalid JSON, or a form the hand-written reader leaves to serde_json:

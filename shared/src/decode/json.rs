@@ -21,7 +21,7 @@ use crate::value::{FieldName, Value};
 /// leaves (invalid JSON, and the rare forms listed in its notes) is read again by the serde_json
 /// reference reader, which gives the same value or the precise error.
 pub fn decode(bytes: &[u8]) -> Result<Value, DecodeError> {
-    if let Ok(text) = std::str::from_utf8(bytes)
+    if let Ok(text) = simdutf8::basic::from_utf8(bytes)
         && let Some(value) = json_reader::parse(text)
     {
         return Ok(value);
