@@ -1,12 +1,17 @@
-//! Settings of mimalloc, the allocator the Lambda binaries use.
+//! Allocator settings for the stage function, which allocates and frees the same tens of
+//! megabytes on every invocation.
 //!
 //! A Lambda sandbox runs one invocation at a time and its memory is reserved for it whether
-//! the process uses it or not, so returning freed memory to the kernel gains nothing. mimalloc
-//! does it by default ("purging" freed pages with `madvise`), and every invocation then
-//! faults those pages back in, the kernel zeroing each one: about 7% of the stage benchmark's
-//! time (`clear_page_erms` in its profile). [`keep_freed_memory`] turns purging off; the
-//! process keeps its peak (about 64 MB resident for the 10k-record benchmark batch, within
-//! the smallest 128 MB function).
+//! the process uses it or not, so returning freed memory to the kernel gains nothing: the next
+//! invocation faults the pages back in and the kernel zeroes each one (`clear_page_erms`, 7–9%
+//! of the stage benchmark's profile). Two allocators did so:
+//! - mimalloc, the Rust allocator, "purges" freed pages with `madvise`;
+//! - glibc malloc, which the C libraries use (zstd allocates its compression contexts, one per
+//!   Parquet column written, with `malloc`), trims the top of its heap with `brk` whenever more
+//!   than 128 KiB is free at the end: about 33 `brk` calls and 300 page faults per batch.
+//!
+//! [`keep_freed_memory`] turns both off. The process keeps its peak resident (about 64 MB for
+//! the 10k-record benchmark batch, within the smallest 128 MB function).
 
 use libmimalloc_sys::{mi_option_get, mi_option_set, mi_option_t};
 
@@ -15,12 +20,36 @@ use libmimalloc_sys::{mi_option_get, mi_option_set, mi_option_t};
 /// still has the purge delay's default.
 const MI_OPTION_PURGE_DELAY: mi_option_t = 15;
 
+/// glibc keeps up to this much free memory at the top of its heap instead of trimming it.
+const GLIBC_TRIM_THRESHOLD: i32 = 256 << 20;
+
+/// glibc serves requests below this from its heap (reused) rather than from fresh `mmap`s;
+/// 32 MiB is the largest value glibc accepts on 64-bit.
+const GLIBC_MMAP_THRESHOLD: i32 = 32 << 20;
+
 /// Never return freed memory to the kernel: it is reused by the next allocations (and the
-/// next invocation) without page faults. Call once at start, before the work.
+/// next invocation) without page faults. Call once at start, before the work. Returns whether
+/// glibc accepted its settings (always `true` where glibc is not the C allocator).
 #[allow(unsafe_code)]
-pub fn keep_freed_memory() {
+pub fn keep_freed_memory() -> bool {
     // SAFETY: mimalloc options are plain integers, settable at any time from any thread.
-    unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, -1) }
+    unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
+    glibc_keep_freed_memory()
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn glibc_keep_freed_memory() -> bool {
+    // SAFETY: `mallopt` only changes malloc's tuning parameters; it takes malloc's own lock.
+    unsafe {
+        libc::mallopt(libc::M_TRIM_THRESHOLD, GLIBC_TRIM_THRESHOLD) == 1
+            && libc::mallopt(libc::M_MMAP_THRESHOLD, GLIBC_MMAP_THRESHOLD) == 1
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn glibc_keep_freed_memory() -> bool {
+    true
 }
 
 /// mimalloc's current purge delay in milliseconds (-1: never).
@@ -47,7 +76,7 @@ mod tests {
                 "option {MI_OPTION_PURGE_DELAY} is not the purge delay"
             );
         }
-        keep_freed_memory();
+        assert!(keep_freed_memory(), "glibc refused its malloc settings");
         assert_eq!(purge_delay_ms(), -1);
     }
 }

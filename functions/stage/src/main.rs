@@ -21,8 +21,12 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    deltasink::allocator::keep_freed_memory();
     deltasink::telemetry::init();
+    if !deltasink::allocator::keep_freed_memory() {
+        tracing::warn!(
+            "glibc refused the malloc settings; freed memory may be returned to the kernel"
+        );
+    }
     let vars = invocation::with_secrets(std::env::vars().collect()).await?;
     let config = Arc::new(invocation::logged(StageConfig::from_vars(&vars))?);
     let registry = config
