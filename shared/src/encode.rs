@@ -646,7 +646,6 @@ mod tests {
                 timestamp_ms: 1_700_000_000_123,
             },
             input_bytes: 10,
-            key_columns: Vec::new(),
         }
     }
 

@@ -138,9 +138,6 @@ pub struct Row {
     pub at: Coordinates,
     /// Bytes of the record's key and value, for file-size limits.
     pub input_bytes: usize,
-    /// The columns of the record's Kafka key (empty when unkeyed), candidates for the
-    /// primary key of an upsert table that has none configured.
-    pub key_columns: Vec<FieldName>,
 }
 
 /// The rows a batch has for one table, in (topic, partition, offset) order per
@@ -294,7 +291,6 @@ mod tests {
                 timestamp_ms: 0,
             },
             input_bytes: 0,
-            key_columns: Vec::new(),
         }
     }
 

@@ -26,7 +26,7 @@ use crate::registry::{RegistryError, SchemaCache, SchemaSource};
 use crate::route::{Route, TableMode, TableName};
 use crate::rows::{self, ChangeMeta, Coordinates, Row, TableRows};
 use crate::store::{ObjectStore, StoreError};
-use crate::value::{ColumnType, Field, Value};
+use crate::value::{ColumnType, Field, FieldName, Value};
 
 /// Why an invocation failed. Every variant fails the whole invocation so that the event
 /// source mapping retries it; record-level problems never get here (they go to the errors
@@ -112,8 +112,7 @@ pub fn decode_batch<'a>(
         }
         names.into()
     };
-    // Per table: its rows, and parallel to them the source record and whether it was keyed.
-    let mut tables: BTreeMap<TableName, (TableRows, Vec<(RecordRef<'a>, bool)>)> = BTreeMap::new();
+    let mut tables: BTreeMap<TableName, TableBatch<'a>> = BTreeMap::new();
     let mut errors = Vec::new();
     let mut tombstones_skipped = 0;
     let mut records = 0;
@@ -121,21 +120,27 @@ pub fn decode_batch<'a>(
     let mut oldest_timestamp_ms: Option<i64> = None;
     let mut key_buf = Vec::new();
     let mut value_buf = Vec::new();
+    let mut key_columns = Vec::new();
     for part in parts {
         let format = config.formats.for_topic(part.topic);
         let route = config.router.route(part.topic);
         let topic_index = topics.iter().position(|t| &**t == part.topic).unwrap_or(0) as u32;
-        let (table, sources) = tables.entry(route.table.clone()).or_insert_with(|| {
-            (
-                TableRows::new(
+        let TableBatch {
+            rows: table,
+            sources,
+            first_key_columns,
+        } = tables
+            .entry(route.table.clone())
+            .or_insert_with(|| TableBatch {
+                rows: TableRows::new(
                     route.table.clone(),
                     route.mode,
                     route.primary_key.clone(),
                     topics.clone(),
                 ),
-                Vec::new(),
-            )
-        });
+                sources: Vec::new(),
+                first_key_columns: None,
+            });
         table.rows.reserve(part.records.len());
         sources.reserve(part.records.len());
         for record in &part.records {
@@ -161,10 +166,15 @@ pub fn decode_batch<'a>(
                 at,
                 &mut key_buf,
                 &mut value_buf,
+                &mut key_columns,
             );
             input_bytes += key_buf.len() + value_buf.len();
             match built {
                 Ok(Built::Row { row, keyed }) => {
+                    if keyed && first_key_columns.is_none() {
+                        *first_key_columns =
+                            Some(key_columns.iter().map(|c| c.to_string()).collect());
+                    }
                     sources.push((*record, keyed));
                     table.push(row);
                 }
@@ -179,8 +189,13 @@ pub fn decode_batch<'a>(
     }
 
     let mut out = Vec::with_capacity(tables.len());
-    for (_, (mut table, sources)) in tables {
-        settle_mode(&mut table, &sources, &mut errors);
+    for (_, batch) in tables {
+        let TableBatch {
+            rows: mut table,
+            sources,
+            first_key_columns,
+        } = batch;
+        settle_mode(&mut table, &sources, first_key_columns, &mut errors);
         if !table.rows.is_empty() {
             out.push(table);
         }
@@ -195,17 +210,27 @@ pub fn decode_batch<'a>(
     }
 }
 
+/// What a batch gathers for one table while its records are decoded.
+struct TableBatch<'a> {
+    rows: TableRows,
+    /// Parallel to `rows.rows`: the source record and whether it was keyed.
+    sources: Vec<(RecordRef<'a>, bool)>,
+    /// The key columns of the table's first keyed record.
+    first_key_columns: Option<Vec<String>>,
+}
+
 /// Resolves `auto` (upsert when the table has a key) and the primary key of an upsert table
 /// taken from Kafka keys; rows that cannot be upserted (no key) move to the errors list.
-/// `sources` is parallel to `table.rows`.
+/// `sources` is parallel to `table.rows`; `first_key_columns` are the key columns of the
+/// first keyed row, if any.
 fn settle_mode<'a>(
     table: &mut TableRows,
     sources: &[(RecordRef<'a>, bool)],
+    first_key_columns: Option<Vec<String>>,
     errors: &mut Vec<ErrorRecord<'a>>,
 ) {
-    let first_keyed = sources.iter().position(|(_, keyed)| *keyed);
     if table.mode == TableMode::Auto {
-        table.mode = if !table.primary_key.is_empty() || first_keyed.is_some() {
+        table.mode = if !table.primary_key.is_empty() || first_key_columns.is_some() {
             TableMode::Upsert
         } else {
             TableMode::Append
@@ -217,15 +242,7 @@ fn settle_mode<'a>(
     if table.primary_key.is_empty() {
         // The key columns are the fields of the first keyed row's key (Debezium keys are
         // structs of the primary key columns), or `_kafka_key` for a primitive key.
-        table.primary_key = first_keyed
-            .map(|i| {
-                table.rows[i]
-                    .key_columns
-                    .iter()
-                    .map(|c| c.to_string())
-                    .collect()
-            })
-            .unwrap_or_default();
+        table.primary_key = first_key_columns.unwrap_or_default();
     }
     let name = table.table.clone();
     let pk = table.primary_key.clone();
@@ -275,9 +292,11 @@ fn build_row(
     at: Coordinates,
     key_buf: &mut Vec<u8>,
     value_buf: &mut Vec<u8>,
+    key_columns: &mut Vec<FieldName>,
 ) -> Result<Built, String> {
     key_buf.clear();
     value_buf.clear();
+    key_columns.clear();
     if let Some(text) = record.key_b64 {
         kafka::decode_base64("key", text, key_buf).map_err(|e| e.to_string())?;
     }
@@ -327,7 +346,6 @@ fn build_row(
             change: None,
             at,
             input_bytes: size,
-            key_columns: Vec::new(),
         };
         return Ok(Built::Row { row, keyed: false });
     }
@@ -396,7 +414,6 @@ fn build_row(
     // Key columns: a struct key's fields fill the row where it lacks them (deletes without a
     // before image, key-only tombstones); a primitive key is kept as `_kafka_key` when it is
     // the table's key.
-    let mut key_columns = Vec::new();
     let keyed = key.as_ref().is_some_and(|k| !k.value.is_null());
     if let Some(key) = key.filter(|k| !k.value.is_null()) {
         match key.value {
@@ -450,7 +467,6 @@ fn build_row(
             change: Some(change),
             at,
             input_bytes: size,
-            key_columns,
         },
         keyed,
     })
