@@ -4,8 +4,8 @@
 //! Numbers keep their exactness where serde_json does: integers that fit `i64` are
 //! [`Value::Int`]; larger ones up to `u64::MAX` become [`Value::Decimal`] with scale 0; integers
 //! beyond that, fractions and exponents are [`Value::Float`] (serde_json, without its
-//! `arbitrary_precision` feature, reads them as floats). Object keys keep their order; a duplicated key keeps
-//! its last value, as most JSON readers do.
+//! `arbitrary_precision` feature, reads them as floats). Object keys keep their order; a
+//! duplicated key keeps its last value, as most JSON readers do.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -93,9 +93,9 @@ struct ValueVisitor;
 /// Objects up to this many keys check duplicates linearly.
 const LINEAR_KEYS: usize = 32;
 
-/// Adds the members of one JSON object to `fields[start..]` as both readers (serde_json's
-/// visitor here and [`super::json_reader`]) must: a duplicated key keeps its last value at its
-/// first position. Duplicates are looked up linearly in small objects and through a hash
+/// Adds the members of one JSON object to `fields[start..]` as every reader of schema-less
+/// objects (serde_json's visitor here, [`super::json_reader`], and Connect's schema-less
+/// payloads) must: a duplicated key keeps its last value at its first position. Duplicates are looked up linearly in small objects and through a hash
 /// index in large ones, so that an object with many keys cannot stall a batch.
 #[derive(Default)]
 pub(super) struct ObjectMembers {
@@ -212,7 +212,7 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
 }
 
-/// An object key, borrowed from the input where possible and boxed once.
+/// An object key, read from the input as a shared name.
 struct KeyStr(FieldName);
 
 impl<'de> de::Deserialize<'de> for KeyStr {

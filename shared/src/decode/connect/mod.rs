@@ -54,6 +54,7 @@ use serde::de::{
 };
 use serde_json::value::RawValue;
 
+use super::json::ObjectMembers;
 use super::{DecodeError, Decoded};
 use crate::value::{ColumnType, Field, FieldName, MAX_DECIMAL_PRECISION, Value, format_decimal};
 
@@ -1019,33 +1020,15 @@ fn decimals_to_text(value: &mut Value, ty: &ColumnType) {
     }
 }
 
-/// A schema-less object: a struct in document order; a repeated key keeps its last value.
+/// A schema-less object: a struct in document order; a repeated key keeps its last value at
+/// its first position, as in plain JSON ([`ObjectMembers`]).
 fn any_object<'de, A: MapAccess<'de>>(mut map: A, ctx: &Ctx) -> Result<Value, A::Error> {
     let mut out: Vec<(FieldName, Value)> = Vec::new();
-    let mut index: Option<HashMap<FieldName, usize>> = None;
+    let mut members = ObjectMembers::default();
     while let Some(Key(key)) = map.next_key()? {
         let value = map.next_value_seed(Seed::node(&ANY, ctx));
         let value = ctx.at(|| Seg::Field(key.as_ref().into()), value)?;
-        let existing = match &index {
-            Some(index) => index.get(&*key).copied(),
-            None => out.iter().position(|(name, _)| **name == *key),
-        };
-        if let Some(i) = existing {
-            out[i].1 = value;
-            continue;
-        }
-        let name: FieldName = key.into();
-        if let Some(index) = &mut index {
-            index.insert(name.clone(), out.len());
-        }
-        out.push((name, value));
-        if index.is_none() && out.len() > 32 {
-            let built = out
-                .iter()
-                .enumerate()
-                .map(|(i, (name, _))| (name.clone(), i));
-            index = Some(built.collect());
-        }
+        members.add(&mut out, 0, key.into(), value);
     }
     Ok(Value::Struct(out))
 }
