@@ -19,7 +19,7 @@
 //! five times peaks at 66 MB resident, 53 MB of it before staging (building the event), well
 //! within the smallest 128 MB function.
 
-use libmimalloc_sys::{mi_option_get, mi_option_set, mi_option_t};
+use libmimalloc_sys::{mi_option_set, mi_option_t};
 
 /// `mi_option_purge_delay` in `mi_option_e` (mimalloc v3's `mimalloc.h`, as vendored by
 /// libmimalloc-sys 0.1.49, which names no constant for it). A test checks that this index
@@ -58,12 +58,13 @@ fn glibc_keep_freed_memory() -> bool {
     true
 }
 
-/// mimalloc's current purge delay in milliseconds (-1: never).
+/// mimalloc's current purge delay in milliseconds (-1: never), for the test.
+#[cfg(test)]
 #[allow(unsafe_code)]
 #[allow(clippy::useless_conversion)] // `c_long` is `i64` on Linux, not everywhere.
-pub fn purge_delay_ms() -> i64 {
+fn purge_delay_ms() -> i64 {
     // SAFETY: as above; reading an option is always allowed.
-    i64::from(unsafe { mi_option_get(MI_OPTION_PURGE_DELAY) })
+    i64::from(unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) })
 }
 
 #[cfg(test)]

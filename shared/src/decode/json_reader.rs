@@ -13,8 +13,8 @@
 //!
 //! Anything else answers `None` and the caller re-reads the document with serde_json, which
 //! gives the precise error (or the value): invalid syntax, control characters in strings, lone
-//! surrogates, nesting as deep as serde_json's limit, integers beyond `u64`, out-of-range numbers (`1e400`).
-//! The reader never panics and its recursion is bounded by [`MAX_DEPTH`].
+//! surrogates, nesting as deep as serde_json's limit, integers beyond `u64`, out-of-range
+//! numbers (`1e400`). The reader never panics and its recursion is bounded by [`MAX_DEPTH`].
 
 use std::cell::Cell;
 
