@@ -17,12 +17,12 @@ use arrow::datatypes::{DataType, Field as ArrowField, Fields, Schema, SchemaRef,
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::arrow_writer::ArrowWriterOptions;
 use parquet::arrow::{ArrowSchemaConverter, ArrowWriter, add_encoded_arrow_schema_to_metadata};
-use parquet::basic::{Compression, ZstdLevel};
+use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterPropertiesBuilder};
 use parquet::schema::types::ColumnPath;
 
-use crate::config::NestedMode;
+use crate::config::{IntegerEncoding, NestedMode};
 use crate::route::TableMode;
 use crate::rows::{self, Row, TableRows};
 use crate::value::{ColumnType, Field, FieldName, Value};
@@ -490,25 +490,40 @@ fn write_file(
     Ok(out)
 }
 
-/// Encodes the files of one table. What is the same for each of them (the columns, the Arrow
-/// and Parquet schemas, the writer settings and the footer metadata with its serialized Arrow
-/// schema) is worked out once, at the table's first file.
+/// Encodes the files of one table. What is the same for each of them (the columns and the
+/// Arrow schema) is worked out once; the writer settings follow each file's values (which
+/// columns repeat enough for a dictionary, which integers are delta-encoded) and are built
+/// again only when a file chooses differently from the one before: the files of one batch
+/// usually choose alike, but a file whose column is all null must not decide for the next.
 pub struct TableEncoder<'t> {
     table: &'t TableRows,
     fields: Vec<Field>,
     schema: SchemaRef,
-    /// Settled by the first file, whose values choose the dictionary-encoded columns.
-    options: Option<ArrowWriterOptions>,
+    integers: IntegerEncoding,
+    /// The last file's column encodings and the writer options built for them.
+    options: Option<(Vec<ColumnEncoding>, ArrowWriterOptions)>,
+}
+
+/// How a file stores one of its top-level columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ColumnEncoding {
+    /// Dictionary-encoded (the writer falls back to plain if the dictionary grows too large);
+    /// also the writer's default for nested and boolean columns, which it never dictionary-encodes.
+    Dictionary,
+    Plain,
+    /// `DELTA_BINARY_PACKED`: integers, dates and timestamps whose values do not repeat.
+    Delta,
 }
 
 impl<'t> TableEncoder<'t> {
-    pub fn new(table: &'t TableRows, nested: NestedMode) -> Self {
+    pub fn new(table: &'t TableRows, nested: NestedMode, integers: IntegerEncoding) -> Self {
         let fields = file_fields(table, nested);
         let schema = Arc::new(Schema::new(arrow_fields(&fields)));
         TableEncoder {
             table,
             fields,
             schema,
+            integers,
             options: None,
         }
     }
@@ -520,27 +535,43 @@ impl<'t> TableEncoder<'t> {
 
     /// One Parquet file of `batch` (a batch of [`Self::record_batch`]).
     pub fn parquet_bytes(&mut self, batch: &RecordBatch) -> Result<Vec<u8>, EncodeError> {
+        let encodings: Vec<ColumnEncoding> = batch
+            .columns()
+            .iter()
+            .map(|column| column_encoding(column, self.integers))
+            .collect();
         let options = match &self.options {
-            Some(options) => options.clone(),
-            None => {
-                let options = self.writer_options(batch)?;
-                self.options = Some(options.clone());
+            Some((chosen, options)) if *chosen == encodings => options.clone(),
+            _ => {
+                let options = self.writer_options(&encodings)?;
+                self.options = Some((encodings, options.clone()));
                 options
             }
         };
         write_file(self.table, batch, options)
     }
 
-    fn writer_options(&self, batch: &RecordBatch) -> Result<ArrowWriterOptions, EncodeError> {
+    fn writer_options(
+        &self,
+        encodings: &[ColumnEncoding],
+    ) -> Result<ArrowWriterOptions, EncodeError> {
         let mut builder = writer_properties_builder(self.table);
-        for (field, column) in self.schema.fields().iter().zip(batch.columns()) {
-            if !values_repeat(column) {
-                builder = builder
-                    .set_column_dictionary_enabled(ColumnPath::from(field.name().as_str()), false);
+        for (field, encoding) in self.schema.fields().iter().zip(encodings) {
+            let path = || ColumnPath::from(field.name().as_str());
+            match encoding {
+                ColumnEncoding::Dictionary => {}
+                ColumnEncoding::Plain => {
+                    builder = builder.set_column_dictionary_enabled(path(), false);
+                }
+                ColumnEncoding::Delta => {
+                    builder = builder
+                        .set_column_dictionary_enabled(path(), false)
+                        .set_column_encoding(path(), Encoding::DELTA_BINARY_PACKED);
+                }
             }
         }
         let mut properties = builder.build();
-        // What ArrowWriter would add to each file's footer, once for the table.
+        // What ArrowWriter would add to each file's footer, once per choice of encodings.
         add_encoded_arrow_schema_to_metadata(&self.schema, &mut properties);
         let parquet_schema = ArrowSchemaConverter::new()
             .with_coerce_types(properties.coerce_types())
@@ -553,6 +584,24 @@ impl<'t> TableEncoder<'t> {
             .with_properties(properties)
             .with_skip_arrow_metadata(true)
             .with_parquet_schema(parquet_schema))
+    }
+}
+
+/// How a file stores `column`: a dictionary where values repeat, else delta encoding for
+/// integers, dates and timestamps (stored as Parquet INT32/INT64; decimals are not, as their
+/// physical type depends on precision) when `integers` allows it, else plain.
+fn column_encoding(column: &ArrayRef, integers: IntegerEncoding) -> ColumnEncoding {
+    if values_repeat(column) {
+        return ColumnEncoding::Dictionary;
+    }
+    let integral = matches!(
+        column.data_type(),
+        DataType::Int32 | DataType::Int64 | DataType::Date32 | DataType::Timestamp(_, _)
+    );
+    if integral && integers == IntegerEncoding::Delta {
+        ColumnEncoding::Delta
+    } else {
+        ColumnEncoding::Plain
     }
 }
 
@@ -707,7 +756,7 @@ mod tests {
             ),
         ])));
         t.push(declared_row);
-        let mut encoder = TableEncoder::new(&t, NestedMode::Struct);
+        let mut encoder = TableEncoder::new(&t, NestedMode::Struct, IntegerEncoding::Delta);
         let batch = encoder.record_batch(&t.rows).unwrap();
         let (back, kv) = read_back(encoder.parquet_bytes(&batch).unwrap());
         assert_eq!(back.num_rows(), 1);
@@ -755,7 +804,7 @@ mod tests {
             1,
             vec![("doc", Value::Struct(vec![("a".into(), Value::Int(1))]))],
         ));
-        let batch = TableEncoder::new(&t, NestedMode::Json)
+        let batch = TableEncoder::new(&t, NestedMode::Json, IntegerEncoding::Delta)
             .record_batch(&t.rows)
             .unwrap();
         let doc = batch.column_by_name("doc").unwrap().as_string::<i32>();
@@ -779,7 +828,7 @@ mod tests {
             vec![("b", Value::String("y".into())), ("a", Value::Int(2))],
         ));
         t.push(row(3, vec![("b", Value::String("z".into()))]));
-        let batch = TableEncoder::new(&t, NestedMode::Struct)
+        let batch = TableEncoder::new(&t, NestedMode::Struct, IntegerEncoding::Delta)
             .record_batch(&t.rows)
             .unwrap();
         let a = batch
@@ -808,7 +857,7 @@ mod tests {
             r.at.timestamp_ms = 1_700_000_000_000 + 40 - i;
             t.push(r);
         }
-        let mut encoder = TableEncoder::new(&t, NestedMode::Struct);
+        let mut encoder = TableEncoder::new(&t, NestedMode::Struct, IntegerEncoding::Delta);
         for rows in t.rows.chunks(20) {
             let batch = encoder.record_batch(rows).unwrap();
             let bytes = encoder.parquet_bytes(&batch).unwrap();
@@ -846,10 +895,18 @@ mod tests {
                     .unwrap()
             };
             let dictionary = |name: &str| chunk(name).dictionary_page_offset().is_some();
-            // Unique values go plain; repeated ones keep their dictionary.
+            let delta = |name: &str| {
+                chunk(name)
+                    .encodings()
+                    .any(|e| e == Encoding::DELTA_BINARY_PACKED)
+            };
+            // Unique integers and timestamps are delta-encoded; repeated values keep their
+            // dictionary.
             assert!(!dictionary("id") && !dictionary("_kafka_offset"));
             assert!(!dictionary("_kafka_timestamp"));
+            assert!(delta("id") && delta("_kafka_offset") && delta("_kafka_timestamp"));
             assert!(dictionary("status") && dictionary("_kafka_topic") && dictionary("_cdc_ts"));
+            assert!(!delta("status") && !delta("_cdc_ts"));
             // The load function's statistic is there; the others are not written.
             let first = rows[0].at.timestamp_ms;
             let oldest = rows[rows.len() - 1].at.timestamp_ms;
@@ -864,5 +921,91 @@ mod tests {
             assert!(chunk("id").statistics().is_none());
             assert!(chunk("id").offset_index_offset().is_none());
         }
+    }
+
+    /// The column encodings of a staged file, by column name.
+    fn encodings_of(bytes: Vec<u8>) -> Vec<(String, Vec<Encoding>)> {
+        let builder = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(bytes)).unwrap();
+        builder
+            .metadata()
+            .row_group(0)
+            .columns()
+            .iter()
+            .map(|c| (c.column_path().string(), c.encodings().collect()))
+            .collect()
+    }
+
+    fn encodings_of_column(file: &[(String, Vec<Encoding>)], name: &str) -> Vec<Encoding> {
+        match file.iter().find(|(n, _)| n == name) {
+            Some((_, e)) => e.clone(),
+            None => panic!("no column {name} in {file:?}"),
+        }
+    }
+
+    #[test]
+    fn each_file_chooses_its_encodings_from_its_own_values() {
+        // The first file's `note` is all null (a dictionary costs nothing there); the second
+        // file's notes are all different and must not inherit that dictionary. `day` is a
+        // date that repeats in the first file only.
+        let mut t = upsert_table();
+        for i in 0..40i64 {
+            let second = i >= 20;
+            let note = if second {
+                Value::String(format!("note {i}").into())
+            } else {
+                Value::Null
+            };
+            let day = Value::Date(if second { i as i32 } else { 19_000 });
+            t.push(row(
+                100 + i,
+                vec![("id", Value::Int(i)), ("note", note), ("day", day)],
+            ));
+        }
+        let mut encoder = TableEncoder::new(&t, NestedMode::Struct, IntegerEncoding::Delta);
+        let files: Vec<_> = t
+            .rows
+            .chunks(20)
+            .map(|rows| {
+                let batch = encoder.record_batch(rows).unwrap();
+                let bytes = encoder.parquet_bytes(&batch).unwrap();
+                // Whatever the encodings, the values read back the same.
+                let (back, _) = read_back(bytes.clone());
+                assert_eq!(back.columns(), batch.columns());
+                encodings_of(bytes)
+            })
+            .collect();
+        let dictionary = |file: usize, name: &str| {
+            encodings_of_column(&files[file], name).contains(&Encoding::RLE_DICTIONARY)
+        };
+        let delta = |file: usize, name: &str| {
+            encodings_of_column(&files[file], name).contains(&Encoding::DELTA_BINARY_PACKED)
+        };
+        assert!(dictionary(0, "note") && !dictionary(1, "note"));
+        assert!(dictionary(0, "day") && !dictionary(1, "day") && delta(1, "day"));
+        assert!(delta(0, "id") && delta(1, "id"));
+        // Strings are never delta-encoded.
+        assert!(!delta(1, "note"));
+    }
+
+    #[test]
+    fn plain_integer_encoding_writes_no_delta_pages() {
+        let mut t = upsert_table();
+        for i in 0..20i64 {
+            t.push(row(100 + i, vec![("id", Value::Int(i * 7919))]));
+        }
+        let mut encoder = TableEncoder::new(&t, NestedMode::Struct, IntegerEncoding::Plain);
+        let batch = encoder.record_batch(&t.rows).unwrap();
+        let bytes = encoder.parquet_bytes(&batch).unwrap();
+        let (back, _) = read_back(bytes.clone());
+        assert_eq!(back.columns(), batch.columns());
+        let file = encodings_of(bytes);
+        for (name, encodings) in &file {
+            assert!(
+                !encodings.contains(&Encoding::DELTA_BINARY_PACKED),
+                "{name}: {encodings:?}"
+            );
+        }
+        let id = encodings_of_column(&file, "id");
+        assert!(id.contains(&Encoding::PLAIN) && !id.contains(&Encoding::RLE_DICTIONARY));
     }
 }

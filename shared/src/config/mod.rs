@@ -16,7 +16,7 @@ use crate::decode::Format;
 
 pub use load::{AppendStrategy, LoadConfig};
 pub use maintain::{BackfillSettings, MaintainConfig};
-pub use stage::{Envelope, NestedMode, StageConfig, TopicFormat, TopicFormats};
+pub use stage::{Envelope, IntegerEncoding, NestedMode, StageConfig, TopicFormat, TopicFormats};
 
 /// A configuration problem, naming the variable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -45,6 +45,7 @@ pub mod vars {
     pub const MAX_FILE_BYTES: &str = "DELTASINK_MAX_FILE_BYTES";
     pub const MAX_RECORD_BYTES: &str = "DELTASINK_MAX_RECORD_BYTES";
     pub const NESTED: &str = "DELTASINK_NESTED";
+    pub const INTEGER_ENCODING: &str = "DELTASINK_INTEGER_ENCODING";
     pub const KEY_FORMAT: &str = "DELTASINK_KEY_FORMAT";
     pub const VALUE_FORMAT: &str = "DELTASINK_VALUE_FORMAT";
     pub const ENVELOPE: &str = "DELTASINK_ENVELOPE";
@@ -239,6 +240,11 @@ pub mod vars {
             NESTED,
             "struct",
             "nested values as `struct` (STRUCT/ARRAY columns) or `json` (STRING)",
+        ),
+        (
+            INTEGER_ENCODING,
+            "delta",
+            "Parquet encoding of integer, date and timestamp columns whose values do not repeat: `delta` (DELTA_BINARY_PACKED) or `plain`",
         ),
         (
             KEY_FORMAT,

@@ -20,6 +20,19 @@ pub enum NestedMode {
     Json,
 }
 
+/// How staged files encode integer, date and timestamp columns whose values do not repeat
+/// (repeating ones are dictionary-encoded either way). Offsets, Kafka and change times, ids
+/// and created-at columns are such columns: delta encoding stores their small steps in a few
+/// bits, which makes files about three times smaller and saves the compressor most of its
+/// work. `DELTA_BINARY_PACKED` is part of the Parquet format since 2.2 (2015); Spark reads it
+/// since 3.3 (Databricks Runtime 11.3 LTS and every SQL warehouse), as do Arrow, DataFusion
+/// and DuckDB. `Plain` is for readers that know only the oldest encodings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntegerEncoding {
+    Delta,
+    Plain,
+}
+
 /// Whether values are read as Debezium change envelopes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -77,6 +90,7 @@ pub struct StageConfig {
     pub max_file_bytes: usize,
     pub max_record_bytes: usize,
     pub nested: NestedMode,
+    pub integer_encoding: IntegerEncoding,
     pub formats: TopicFormats,
     pub router: Router,
     pub registry: Option<RegistryConfig>,
@@ -129,6 +143,17 @@ impl StageConfig {
                 return Err(ConfigError::new(
                     NESTED,
                     format!("expected `struct` or `json`, got {s:?}"),
+                ));
+            }
+        };
+        let integer_encoding = match v.get(INTEGER_ENCODING).map(|s| s.to_ascii_lowercase()) {
+            None => IntegerEncoding::Delta,
+            Some(s) if s == "delta" => IntegerEncoding::Delta,
+            Some(s) if s == "plain" => IntegerEncoding::Plain,
+            Some(s) => {
+                return Err(ConfigError::new(
+                    INTEGER_ENCODING,
+                    format!("expected `delta` or `plain`, got {s:?}"),
                 ));
             }
         };
@@ -231,6 +256,7 @@ impl StageConfig {
             max_file_bytes: v.positive(MAX_FILE_BYTES, 64 * 1024 * 1024)?,
             max_record_bytes: v.positive(MAX_RECORD_BYTES, 4 * 1024 * 1024)?,
             nested,
+            integer_encoding,
             formats,
             router,
             registry,
@@ -266,6 +292,7 @@ mod tests {
         assert_eq!(c.errors_prefix, "errors");
         assert_eq!(c.max_file_rows, 500_000);
         assert_eq!(c.nested, NestedMode::Struct);
+        assert_eq!(c.integer_encoding, IntegerEncoding::Delta);
         assert!(c.registry.is_none());
     }
 
@@ -282,6 +309,7 @@ mod tests {
             (vars::MAX_FILE_ROWS, "ten", "positive whole number"),
             (vars::MAX_FILE_BYTES, "0", "positive whole number"),
             (vars::NESTED, "xml", "`struct` or `json`"),
+            (vars::INTEGER_ENCODING, "rle", "`delta` or `plain`"),
             (vars::VALUE_FORMAT, "protobuf", "unknown format"),
             (vars::ENVELOPE, "maxwell", "auto, debezium or none"),
             (vars::TOPICS, "{not json", "invalid JSON"),

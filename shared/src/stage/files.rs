@@ -60,7 +60,7 @@ fn encode_table(
     files: &mut Vec<PlannedFile>,
     summary: &mut StageSummary,
 ) -> Result<(), StageError> {
-    let mut encoder = encode::TableEncoder::new(&table, config.nested);
+    let mut encoder = encode::TableEncoder::new(&table, config.nested, config.integer_encoding);
     let mut start = 0;
     let mut part_number = 0;
     while start < table.rows.len() {
