@@ -25,7 +25,7 @@ use parquet::schema::types::ColumnPath;
 use crate::config::{IntegerEncoding, NestedMode};
 use crate::route::TableMode;
 use crate::rows::{self, Row, TableRows};
-use crate::value::{ColumnType, Field, FieldName, Value};
+use crate::value::{ColumnType, Field, FieldName, Value, same_name};
 
 /// The format version written in `deltasink.format_version`.
 pub const FORMAT_VERSION: &str = "1";
@@ -422,8 +422,8 @@ pub fn build_array(ty: &ColumnType, values: &[Option<&Value>]) -> Result<ArrayRe
 /// shared with the schema compare by pointer).
 fn field_index(fields: &[Field], i: usize, name: &FieldName) -> Option<usize> {
     match fields.get(i) {
-        Some(f) if f.name == *name => Some(i),
-        _ => fields.iter().position(|f| f.name == *name),
+        Some(f) if same_name(&f.name, name) => Some(i),
+        _ => fields.iter().position(|f| same_name(&f.name, name)),
     }
 }
 

@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use crate::decode::debezium::Op;
 use crate::route::{TableMode, TableName};
-use crate::value::{ColumnType, Field, FieldName, Value};
+use crate::value::{ColumnType, Field, FieldName, Value, same_name};
 
 pub const CDC_OP: &str = "_cdc_op";
 pub const CDC_TS: &str = "_cdc_ts";
@@ -201,7 +201,7 @@ impl TableRows {
             // share name allocations: most columns are found at `i` by pointer. A name equal
             // to a learnt one needs no renaming (learnt names are renamed ones).
             match self.data_fields.get_mut(i) {
-                Some(f) if f.name == *name => observe(&mut f.ty, value),
+                Some(f) if same_name(&f.name, name) => observe(&mut f.ty, value),
                 _ => {
                     let name = data_column_field_name(name);
                     observe_field(&mut self.data_fields, &name, |ty| observe(ty, value))
@@ -229,7 +229,7 @@ impl TableRows {
 }
 
 fn observe_field(fields: &mut Vec<Field>, name: &FieldName, update: impl FnOnce(&mut ColumnType)) {
-    match fields.iter_mut().find(|f| f.name == *name) {
+    match fields.iter_mut().find(|f| same_name(&f.name, name)) {
         Some(f) => update(&mut f.ty),
         None => {
             let mut ty = ColumnType::Null;
@@ -257,7 +257,7 @@ pub fn observe(ty: &mut ColumnType, value: &Value) {
         (T::Struct(fields), Value::Struct(values)) => {
             for (i, (name, v)) in values.iter().enumerate() {
                 match fields.get_mut(i) {
-                    Some(f) if f.name == *name => observe(&mut f.ty, v),
+                    Some(f) if same_name(&f.name, name) => observe(&mut f.ty, v),
                     _ => observe_field(fields, name, |t| observe(t, v)),
                 }
             }

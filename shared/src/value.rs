@@ -43,6 +43,47 @@ pub enum Value {
 /// names, or the JSON reader's recent keys) instead of allocating each name per record.
 pub type FieldName = Arc<str>;
 
+/// Whether two field names are the same: by pointer first (the names of a table's records
+/// share their allocations), then by text. `Arc<str>`'s own `==` compares the text every
+/// time (the standard library's pointer shortcut applies to sized types only), a `memcmp`
+/// call per column per row.
+#[inline]
+pub fn same_name(a: &FieldName, b: &FieldName) -> bool {
+    Arc::ptr_eq(a, b) || same_text(a.as_bytes(), b.as_bytes())
+}
+
+/// Byte equality for short texts such as field names, without a `memcmp` call: up to 16
+/// bytes are compared as two overlapping 8- or 4-byte words.
+#[inline]
+pub fn same_text(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    match n {
+        0..=3 => a.iter().zip(b).all(|(x, y)| x == y),
+        4..=7 => word32(a, 0) == word32(b, 0) && word32(a, n - 4) == word32(b, n - 4),
+        8..=16 => word64(a, 0) == word64(b, 0) && word64(a, n - 8) == word64(b, n - 8),
+        _ => a == b,
+    }
+}
+
+/// The four bytes of `b` at `at` (the caller checked the length).
+#[inline]
+fn word32(b: &[u8], at: usize) -> u32 {
+    let mut w = [0u8; 4];
+    w.copy_from_slice(&b[at..at + 4]);
+    u32::from_ne_bytes(w)
+}
+
+/// The eight bytes of `b` at `at` (the caller checked the length).
+#[inline]
+fn word64(b: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[at..at + 8]);
+    u64::from_ne_bytes(w)
+}
+
 /// A named, typed column or struct field. Every column is nullable: CDC rows (deletes with
 /// only a key, schema changes mid-stream) routinely omit values.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -550,5 +591,22 @@ mod tests {
             v.to_json(Some(&ty)),
             r#"{"a\"b":1,"d":"10.50","l":[true,null],"t":"2023-11-14T22:13:20.123456Z"}"#
         );
+    }
+
+    #[test]
+    fn same_text_agrees_with_slice_equality_at_every_length() {
+        for n in 0..40usize {
+            let a: Vec<u8> = (0..n as u8).map(|i| b'a' + i % 26).collect();
+            assert!(same_text(&a, &a.clone()), "{n}");
+            for at in 0..n {
+                let mut b = a.clone();
+                b[at] ^= 0x20;
+                assert!(!same_text(&a, &b), "{n} {at}");
+            }
+            assert!(!same_text(&a, &a[..n.saturating_sub(1)]) || n == 0);
+        }
+        let (x, y): (FieldName, FieldName) = ("customer_id".into(), "customer_id".into());
+        assert!(same_name(&x, &y) && same_name(&x, &x.clone()));
+        assert!(!same_name(&x, &"customer_ix".into()));
     }
 }

@@ -20,7 +20,7 @@ use std::cell::Cell;
 
 use super::json::ObjectMembers;
 use super::names::{LastKeys, RecentNames};
-use crate::value::{FieldName, Value};
+use crate::value::{FieldName, Value, same_text};
 
 /// serde_json refuses the 128th nested array/object (its recursion limit); the reader hands
 /// such documents to it instead of reading them, so at most this many containers are open.
@@ -308,8 +308,11 @@ impl<'a> Reader<'a> {
         }
         let start = self.pos + 1;
         let end = start + name.len();
-        if self.bytes.get(start..end) != Some(name.as_bytes()) || self.bytes.get(end) != Some(&b'"')
-        {
+        let spelled = self
+            .bytes
+            .get(start..end)
+            .is_some_and(|key| same_text(key, name.as_bytes()));
+        if !spelled || self.bytes.get(end) != Some(&b'"') {
             return Some(false);
         }
         self.pos = end + 1;

@@ -38,7 +38,7 @@ impl RecentNames {
         }
         let slot = &mut self.slots[slot_of(text.as_bytes())];
         match slot {
-            Some(name) if **name == *text => name.clone(),
+            Some(name) if crate::value::same_text(name.as_bytes(), text.as_bytes()) => name.clone(),
             _ => {
                 let name = FieldName::from(text);
                 *slot = Some(name.clone());

@@ -26,7 +26,7 @@ use crate::registry::{RegistryError, SchemaCache, SchemaSource};
 use crate::route::{Route, TableMode, TableName};
 use crate::rows::{self, ChangeMeta, Coordinates, Row, TableRows};
 use crate::store::{ObjectStore, StoreError};
-use crate::value::{ColumnType, Field, FieldName, Value};
+use crate::value::{ColumnType, Field, FieldName, Value, same_name};
 
 /// Why an invocation failed. Every variant fails the whole invocation so that the event
 /// source mapping retries it; record-level problems never get here (they go to the errors
@@ -424,7 +424,9 @@ fn build_row(
                 };
                 for (name, value) in fields {
                     key_columns.push(name.clone());
-                    let present = data.iter().any(|(n, v)| *n == name && !v.is_null());
+                    let present = data
+                        .iter()
+                        .any(|(n, v)| same_name(n, &name) && !v.is_null());
                     if !present {
                         let ty = key_types
                             .and_then(|ts| ts.iter().find(|f| *f.name == *name))
