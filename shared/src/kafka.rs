@@ -234,11 +234,16 @@ pub fn partitions(event: &KafkaEvent) -> Result<Vec<PartitionRecords<'_>>, Event
                 .find(|p| p.topic == topic && p.partition == partition)
             {
                 Some(p) => p.records.push(r),
-                None => out.push(PartitionRecords {
-                    topic,
-                    partition,
-                    records: vec![r],
-                }),
+                None => {
+                    // A group usually holds one topic-partition: room for all of it at once.
+                    let mut first = Vec::with_capacity(records.len());
+                    first.push(r);
+                    out.push(PartitionRecords {
+                        topic,
+                        partition,
+                        records: first,
+                    })
+                }
             }
         }
     }

@@ -121,28 +121,35 @@ pub fn decode_batch<'a>(
     let mut key_buf = Vec::new();
     let mut value_buf = Vec::new();
     let mut key_columns = Vec::new();
-    for part in parts {
+    let routes: Vec<Route> = parts.iter().map(|p| config.router.route(p.topic)).collect();
+    for (part, route) in parts.iter().zip(&routes) {
         let format = config.formats.for_topic(part.topic);
-        let route = config.router.route(part.topic);
         let topic_index = topics.iter().position(|t| &**t == part.topic).unwrap_or(0) as u32;
         let TableBatch {
             rows: table,
             sources,
             first_key_columns,
-        } = tables
-            .entry(route.table.clone())
-            .or_insert_with(|| TableBatch {
-                rows: TableRows::new(
-                    route.table.clone(),
-                    route.mode,
-                    route.primary_key.clone(),
-                    topics.clone(),
-                ),
-                sources: Vec::new(),
+        } = tables.entry(route.table.clone()).or_insert_with(|| {
+            // Room for every record routed to the table, so its rows never move.
+            let records: usize = parts
+                .iter()
+                .zip(&routes)
+                .filter(|(_, r)| r.table == route.table)
+                .map(|(p, _)| p.records.len())
+                .sum();
+            let mut rows = TableRows::new(
+                route.table.clone(),
+                route.mode,
+                route.primary_key.clone(),
+                topics.clone(),
+            );
+            rows.rows.reserve(records);
+            TableBatch {
+                rows,
+                sources: Vec::with_capacity(records),
                 first_key_columns: None,
-            });
-        table.rows.reserve(part.records.len());
-        sources.reserve(part.records.len());
+            }
+        });
         for record in &part.records {
             records += 1;
             // Kafka sends -1 for a record without a timestamp.
@@ -160,7 +167,7 @@ pub fn decode_batch<'a>(
             let built = build_row(
                 config,
                 format,
-                &route,
+                route,
                 schemas,
                 record,
                 at,
