@@ -315,7 +315,7 @@ async fn bad_records_land_in_the_errors_prefix_and_the_batch_succeeds() -> Resul
         lines[0]["value_base64"]
             .as_str()
             .map(|s| s.as_bytes().to_vec()),
-        original.map(|v| v.0)
+        original.map(|v| v.as_bytes().to_vec())
     );
     Ok(())
 }

@@ -43,8 +43,9 @@ fn change(i: usize, table: &str) -> String {
     )
 }
 
-/// An MSK event of `records` Debezium JSON changes over `topics` topics, 3 partitions each.
-pub fn msk_event(records: usize, topics: usize) -> Vec<u8> {
+/// An MSK event of `records` Debezium JSON changes over `topics` topics, 3 partitions each,
+/// as the Lambda runtime hands over an invocation body.
+pub fn msk_event(records: usize, topics: usize) -> bytes::Bytes {
     let b64 = base64::engine::general_purpose::STANDARD;
     let mut groups: Vec<Vec<String>> = vec![Vec::new(); topics * 3];
     for i in 0..records {
@@ -82,7 +83,7 @@ pub fn msk_event(records: usize, topics: usize) -> Vec<u8> {
         ));
     }
     out.push_str("}}");
-    out.into_bytes()
+    bytes::Bytes::from(out.into_bytes())
 }
 
 /// The stage configuration the benchmarks use.
@@ -97,8 +98,11 @@ pub fn config() -> deltasink::config::StageConfig {
 }
 
 /// Event JSON in, Parquet bytes out: everything the stage function does but the upload.
-pub fn stage_in_process(config: &deltasink::config::StageConfig, event_json: &[u8]) -> usize {
-    let event = match deltasink::kafka::KafkaEvent::from_json(event_json) {
+pub fn stage_in_process(
+    config: &deltasink::config::StageConfig,
+    event_json: &bytes::Bytes,
+) -> usize {
+    let event = match deltasink::kafka::KafkaEvent::from_payload(event_json.clone()) {
         Ok(e) => e,
         Err(e) => panic!("{e}"),
     };
@@ -145,7 +149,7 @@ pub const AVRO_VALUE_SCHEMA: &str = r#"{
 pub const AVRO_VALUE_ID: u32 = 102;
 
 /// An MSK event of `records` Debezium changes in Confluent Avro (JSON keys), one topic.
-pub fn msk_avro_event(records: usize) -> Vec<u8> {
+pub fn msk_avro_event(records: usize) -> bytes::Bytes {
     use apache_avro::types::Value as A;
     let b64 = base64::engine::general_purpose::STANDARD;
     let schema = match apache_avro::Schema::parse_str(AVRO_VALUE_SCHEMA) {
@@ -253,6 +257,7 @@ pub fn msk_avro_event(records: usize) -> Vec<u8> {
         parts.join(",")
     )
     .into_bytes()
+    .into()
 }
 
 /// The configuration of the Avro benchmark: JSON keys, Avro values.
@@ -285,10 +290,10 @@ pub fn avro_schemas() -> deltasink::registry::SchemaCache {
 /// Like [`stage_in_process`], with a given schema cache.
 pub fn stage_in_process_with(
     config: &deltasink::config::StageConfig,
-    event_json: &[u8],
+    event_json: &bytes::Bytes,
     schemas: &deltasink::registry::SchemaCache,
 ) -> usize {
-    let event = match deltasink::kafka::KafkaEvent::from_json(event_json) {
+    let event = match deltasink::kafka::KafkaEvent::from_payload(event_json.clone()) {
         Ok(e) => e,
         Err(e) => panic!("{e}"),
     };

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use base64::Engine as _;
+use bytes::Bytes;
 use serde::Deserialize;
 
 use crate::decode::DecodeError;
@@ -37,13 +38,22 @@ impl KafkaEvent {
     /// The payload's UTF-8 is checked once, vectorized, and the JSON read as text: serde_json
     /// otherwise validates it string by string (a call per field name and value). A payload
     /// that is not UTF-8 is read as bytes, where the base64 fields need none.
-    pub fn from_json(payload: &[u8]) -> Result<KafkaEvent, EventError> {
-        let parsed = match simdutf8::basic::from_utf8(payload) {
-            Ok(text) => serde_json::from_str(text),
-            Err(_) => serde_json::from_slice(payload),
-        };
+    ///
+    /// The base64 keys and values are views of `payload` (shared, not copied) unless they
+    /// hold escapes: they are the bulk of a batch, and copying them cost a memory copy of the
+    /// whole batch and two allocations per record.
+    pub fn from_payload(payload: Bytes) -> Result<KafkaEvent, EventError> {
+        let parsed = PAYLOAD.with(|current| {
+            current.replace(Some(payload.clone()));
+            let parsed = match simdutf8::basic::from_utf8(&payload) {
+                Ok(text) => serde_json::from_str(text),
+                Err(_) => serde_json::from_slice(&payload),
+            };
+            current.replace(None);
+            parsed
+        });
         parsed.map_err(|_| {
-            let de = &mut serde_json::Deserializer::from_slice(payload);
+            let de = &mut serde_json::Deserializer::from_slice(&payload);
             match serde_path_to_error::deserialize::<_, KafkaEvent>(de) {
                 Err(e) => EventError::Payload {
                     path: e.path().to_string(),
@@ -57,6 +67,17 @@ impl KafkaEvent {
             }
         })
     }
+
+    /// [`KafkaEvent::from_payload`] of a copy of `payload`.
+    pub fn from_json(payload: &[u8]) -> Result<KafkaEvent, EventError> {
+        Self::from_payload(Bytes::copy_from_slice(payload))
+    }
+}
+
+thread_local! {
+    /// The payload [`KafkaEvent::from_payload`] is reading, whose parts the base64 fields
+    /// become (serde gives a visitor no state of its own to carry it in).
+    static PAYLOAD: std::cell::RefCell<Option<Bytes>> = const { std::cell::RefCell::new(None) };
 }
 
 /// One Kafka record as the event carries it.
@@ -85,19 +106,33 @@ pub struct KafkaRecord {
 
 /// A base64 key or value as the event carries it, kept as bytes: no UTF-8 validation of its
 /// own (the base64 decoder checks every byte anyway), so an event that is not valid UTF-8 is
-/// still read, and its bad records go to the errors prefix one by one.
+/// still read, and its bad records go to the errors prefix one by one. Read from a payload,
+/// it is a view of the payload's bytes, unless the JSON string had escapes.
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct Base64Text(pub Vec<u8>);
+pub struct Base64Text(pub Bytes);
 
 impl Base64Text {
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
+
+    /// `text` as a view of the payload being read when it lies within it, else a copy.
+    fn of(text: &[u8]) -> Self {
+        let view = PAYLOAD.with(|current| {
+            let current = current.borrow();
+            let payload = current.as_ref()?;
+            let start = payload.as_ptr() as usize;
+            let at = text.as_ptr() as usize;
+            let within = at >= start && at + text.len() <= start + payload.len();
+            within.then(|| payload.slice_ref(text))
+        });
+        Base64Text(view.unwrap_or_else(|| Bytes::copy_from_slice(text)))
+    }
 }
 
 impl From<&str> for Base64Text {
     fn from(text: &str) -> Self {
-        Base64Text(text.as_bytes().to_vec())
+        Base64Text(Bytes::copy_from_slice(text.as_bytes()))
     }
 }
 
@@ -115,17 +150,23 @@ impl<'de> Deserialize<'de> for Base64Text {
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("a base64 string")
             }
+            fn visit_borrowed_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Base64Text, E> {
+                Ok(Base64Text::of(v))
+            }
             fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Base64Text, E> {
-                Ok(Base64Text(v.to_vec()))
+                Ok(Base64Text(Bytes::copy_from_slice(v)))
             }
             fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Base64Text, E> {
-                Ok(Base64Text(v))
+                Ok(Base64Text(Bytes::from(v)))
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, v: &str) -> Result<Base64Text, E> {
+                Ok(Base64Text::of(v.as_bytes()))
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Base64Text, E> {
-                Ok(Base64Text(v.as_bytes().to_vec()))
+                Ok(Base64Text(Bytes::copy_from_slice(v.as_bytes())))
             }
             fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Base64Text, E> {
-                Ok(Base64Text(v.into_bytes()))
+                Ok(Base64Text(Bytes::from(v.into_bytes())))
             }
         }
         // serde_json reads a string as raw bytes here (escapes processed, UTF-8 not checked).
@@ -369,6 +410,44 @@ mod tests {
         )
         .unwrap();
         assert_eq!(from_value.value.unwrap().as_bytes(), b"e30=");
+    }
+
+    #[test]
+    fn base64_fields_are_views_of_the_payload_unless_escaped() {
+        let payload = Bytes::from_static(
+            br#"{"records": {"t-0": [
+                {"partition": 0, "offset": 1, "key": "a2V5", "value": "dmFsdWU="},
+                {"partition": 0, "offset": 2, "key": "a\/b=", "value": ""}
+            ]}}"#,
+        );
+        let within = |text: &[u8]| {
+            let start = payload.as_ptr() as usize;
+            let at = text.as_ptr() as usize;
+            at >= start && at + text.len() <= start + payload.len()
+        };
+        let event = KafkaEvent::from_payload(payload.clone()).unwrap();
+        let records = &event.records["t-0"];
+        let (plain, escaped) = (&records[0], &records[1]);
+        let (key, value) = (plain.key.as_ref().unwrap(), plain.value.as_ref().unwrap());
+        assert_eq!(
+            (key.as_bytes(), value.as_bytes()),
+            (&b"a2V5"[..], &b"dmFsdWU="[..])
+        );
+        assert!(within(key.as_bytes()) && within(value.as_bytes()));
+        // An escaped string is unescaped into a copy; an empty one is empty either way.
+        let escaped_key = escaped.key.as_ref().unwrap().as_bytes();
+        assert_eq!(escaped_key, b"a/b=");
+        assert!(!within(escaped_key));
+        assert_eq!(escaped.value.as_ref().unwrap().as_bytes(), b"");
+        // Reading a copy of the payload gives the same event, and reading ends lending the
+        // payload: later deserialization copies.
+        assert_eq!(KafkaEvent::from_json(&payload).unwrap(), event);
+        let text = std::str::from_utf8(&payload).unwrap();
+        let later: KafkaEvent = serde_json::from_str(text).unwrap();
+        assert_eq!(later, event);
+        assert!(!within(
+            later.records["t-0"][0].key.as_ref().unwrap().as_bytes()
+        ));
     }
 
     #[test]
