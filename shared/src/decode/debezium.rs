@@ -83,26 +83,31 @@ pub fn unwrap(decoded: Decoded) -> Result<Change, DecodeError> {
 /// The envelope's `op`.
 pub(super) fn op(op: Option<&Value>) -> Result<Op, DecodeError> {
     match op {
-        Some(Value::String(s)) => match &**s {
-            "c" => Ok(Op::Create),
-            "u" => Ok(Op::Update),
-            "d" => Ok(Op::Delete),
-            "r" => Ok(Op::Read),
-            "t" => Err(DecodeError::Debezium(
-                "op 't' (truncate) carries no row; truncate the target table by hand if intended"
-                    .into(),
-            )),
-            "m" => Err(DecodeError::Debezium(
-                "op 'm' (logical decoding message) carries no row".into(),
-            )),
-            other => Err(DecodeError::Debezium(format!(
-                "unknown op {other:?} (expected c, u, d or r)"
-            ))),
-        },
+        Some(Value::String(s)) => op_text(s),
         Some(Value::Null) | None => Err(DecodeError::Debezium("missing field 'op'".into())),
         Some(other) => Err(DecodeError::Debezium(format!(
             "field 'op' must be a string, got {}",
             other.to_json(None)
+        ))),
+    }
+}
+
+/// The op of a string `op` field.
+pub(super) fn op_text(text: &str) -> Result<Op, DecodeError> {
+    match text {
+        "c" => Ok(Op::Create),
+        "u" => Ok(Op::Update),
+        "d" => Ok(Op::Delete),
+        "r" => Ok(Op::Read),
+        "t" => Err(DecodeError::Debezium(
+            "op 't' (truncate) carries no row; truncate the target table by hand if intended"
+                .into(),
+        )),
+        "m" => Err(DecodeError::Debezium(
+            "op 'm' (logical decoding message) carries no row".into(),
+        )),
+        other => Err(DecodeError::Debezium(format!(
+            "unknown op {other:?} (expected c, u, d or r)"
         ))),
     }
 }

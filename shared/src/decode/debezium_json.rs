@@ -10,7 +10,7 @@
 
 use super::DecodeError;
 use super::debezium::{self, Change, EnvelopeTimes, Op};
-use super::json_reader::Reader;
+use super::json_reader::{JsonStr, Reader};
 use crate::value::{FieldName, Value};
 
 /// Decodes a Debezium JSON envelope, or `Ok(None)` when the value is not one.
@@ -40,7 +40,19 @@ pub fn decode(bytes: &[u8]) -> Result<Option<Change>, DecodeError> {
         ts_us: ts_us.as_ref(),
         ts_ms: ts_ms.as_ref(),
     };
-    debezium::change(op, row, None, times).map(Some)
+    let change = debezium::change(op, row, None, times).map(Some);
+    if let Some(Value::Struct(mut fields)) = source {
+        fields.clear();
+        SOURCE_FIELDS_BUFFER.set(fields);
+    }
+    change
+}
+
+thread_local! {
+    /// The kept `source` fields of the last envelope, emptied: every change has a `source`
+    /// block, read for its times and position and dropped, so its vector is reused.
+    static SOURCE_FIELDS_BUFFER: std::cell::Cell<Vec<(FieldName, Value)>> =
+        const { std::cell::Cell::new(Vec::new()) };
 }
 
 /// The parts of an envelope [`debezium::change`] reads.
@@ -61,7 +73,7 @@ struct Envelope {
 /// is stepped over without allocating, but checked all the same: an invalid document must go
 /// to the generic path.
 fn read_envelope(r: &mut Reader<'_>) -> Option<Result<Envelope, DecodeError>> {
-    let mut op: Option<Value> = None;
+    let mut op: Option<OpField> = None;
     let mut before: Option<usize> = None;
     let mut after: Option<Value> = None;
     let mut ts_ms: Option<Value> = None;
@@ -71,7 +83,16 @@ fn read_envelope(r: &mut Reader<'_>) -> Option<Result<Envelope, DecodeError>> {
         loop {
             // A duplicated key keeps its last value, as the generic decoder does.
             match r.key()?.as_str() {
-                "op" => op = Some(r.value(1)?),
+                // A string `op` is matched as it stands in the text (no allocation).
+                "op" => {
+                    op = Some(match r.string_value()? {
+                        Some(text) => OpField::Text(text),
+                        None => {
+                            r.skip_value(1)?;
+                            OpField::Other
+                        }
+                    })
+                }
                 "before" => {
                     r.skip_ws()?;
                     before = Some(r.pos());
@@ -89,10 +110,11 @@ fn read_envelope(r: &mut Reader<'_>) -> Option<Result<Envelope, DecodeError>> {
         }
     }
     r.end()?;
-    if !matches!(op, Some(Value::String(_))) || (before.is_none() && after.is_none()) {
-        return None;
-    }
-    let op = match debezium::op(op.as_ref()) {
+    let op = match op {
+        Some(OpField::Text(text)) if before.is_some() || after.is_some() => text,
+        _ => return None,
+    };
+    let op = match debezium::op_text(op.as_str()) {
         Ok(op) => op,
         Err(e) => return Some(Err(e)),
     };
@@ -117,6 +139,13 @@ fn read_envelope(r: &mut Reader<'_>) -> Option<Result<Envelope, DecodeError>> {
     }))
 }
 
+/// The envelope's `op` as read: a string's text, or another value (the document is then no
+/// envelope).
+enum OpField<'a> {
+    Text(JsonStr<'a>),
+    Other,
+}
+
 /// Fields of `source` that [`debezium::unwrap`] reads: times and log positions.
 const SOURCE_FIELDS: &[&str] = &[
     "ts_ms",
@@ -137,7 +166,7 @@ fn read_source(r: &mut Reader<'_>) -> Option<Value> {
         r.skip_value(1)?;
         return Some(Value::Null);
     }
-    let mut fields: Vec<(FieldName, Value)> = Vec::new();
+    let mut fields = SOURCE_FIELDS_BUFFER.take();
     if r.open_object(1)? {
         loop {
             let key = r.key()?;

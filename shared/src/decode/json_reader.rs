@@ -175,6 +175,17 @@ impl<'a> Reader<'a> {
         Some(key)
     }
 
+    /// Reads a value that is a string as its text (borrowed when it has no escapes), or
+    /// `Ok(None)`-like `Some(None)` with the cursor unmoved when the value is not a string.
+    #[inline]
+    pub(super) fn string_value(&mut self) -> Option<Option<JsonStr<'a>>> {
+        if self.skip_ws()? != b'"' {
+            return Some(None);
+        }
+        self.pos += 1;
+        self.string().map(Some)
+    }
+
     /// The shared name of a key (see [`RecentNames`]).
     #[inline]
     pub(super) fn name(&mut self, key: JsonStr<'_>) -> FieldName {
