@@ -11,7 +11,7 @@
 use super::DecodeError;
 use super::debezium::{self, Change, EnvelopeTimes, Op};
 use super::json_reader::{JsonStr, Reader};
-use crate::value::{FieldName, Value};
+use crate::value::{FieldName, Value, same_text};
 
 /// Decodes a Debezium JSON envelope, or `Ok(None)` when the value is not one.
 pub fn decode(bytes: &[u8]) -> Result<Option<Change>, DecodeError> {
@@ -170,7 +170,8 @@ fn read_source(r: &mut Reader<'_>) -> Option<Value> {
     if r.open_object(1)? {
         loop {
             let key = r.key()?;
-            match SOURCE_FIELDS.iter().find(|f| **f == key.as_str()) {
+            let text = key.as_str().as_bytes();
+            match SOURCE_FIELDS.iter().find(|f| same_text(f.as_bytes(), text)) {
                 Some(name) => {
                     let value = r.value(2)?;
                     // A duplicated key keeps its last value, as the generic decoder does.
