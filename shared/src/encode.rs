@@ -956,9 +956,20 @@ mod tests {
                 Value::Null
             };
             let day = Value::Date(if second { i as i32 } else { 19_000 });
+            // Unique negative and positive integers with nulls between them.
+            let step = if i % 3 == 0 {
+                Value::Null
+            } else {
+                Value::Int((i - 20) * 1_000_003)
+            };
             t.push(row(
                 100 + i,
-                vec![("id", Value::Int(i)), ("note", note), ("day", day)],
+                vec![
+                    ("id", Value::Int(i)),
+                    ("note", note),
+                    ("day", day),
+                    ("step", step),
+                ],
             ));
         }
         let mut encoder = TableEncoder::new(&t, NestedMode::Struct, IntegerEncoding::Delta);
@@ -983,6 +994,7 @@ mod tests {
         assert!(dictionary(0, "note") && !dictionary(1, "note"));
         assert!(dictionary(0, "day") && !dictionary(1, "day") && delta(1, "day"));
         assert!(delta(0, "id") && delta(1, "id"));
+        assert!(delta(0, "step") && delta(1, "step"));
         // Strings are never delta-encoded.
         assert!(!delta(1, "note"));
     }
