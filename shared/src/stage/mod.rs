@@ -122,6 +122,11 @@ pub fn decode_batch<'a>(
     let mut value_buf = Vec::new();
     let mut key_columns = Vec::new();
     let routes: Vec<Route> = parts.iter().map(|p| config.router.route(p.topic)).collect();
+    // Records routed to each table: its rows are reserved once, so they never move.
+    let mut routed: BTreeMap<&TableName, usize> = BTreeMap::new();
+    for (part, route) in parts.iter().zip(&routes) {
+        *routed.entry(&route.table).or_default() += part.records.len();
+    }
     for (part, route) in parts.iter().zip(&routes) {
         let format = config.formats.for_topic(part.topic);
         let topic_index = topics.iter().position(|t| &**t == part.topic).unwrap_or(0) as u32;
@@ -130,13 +135,7 @@ pub fn decode_batch<'a>(
             sources,
             first_key_columns,
         } = tables.entry(route.table.clone()).or_insert_with(|| {
-            // Room for every record routed to the table, so its rows never move.
-            let records: usize = parts
-                .iter()
-                .zip(&routes)
-                .filter(|(_, r)| r.table == route.table)
-                .map(|(p, _)| p.records.len())
-                .sum();
+            let records = routed.get(&route.table).copied().unwrap_or_default();
             let mut rows = TableRows::new(
                 route.table.clone(),
                 route.mode,
