@@ -388,6 +388,33 @@ impl<'a> Vars<'a> {
         }
     }
 
+    /// One of a few words, case-insensitive; `default` when unset. The error lists the
+    /// words in the order given.
+    pub fn choice<T: Copy>(
+        &self,
+        name: &str,
+        default: T,
+        choices: &[(&str, T)],
+    ) -> Result<T, ConfigError> {
+        let Some(given) = self.get(name) else {
+            return Ok(default);
+        };
+        let given = given.to_ascii_lowercase();
+        if let Some((_, value)) = choices.iter().find(|(word, _)| *word == given) {
+            return Ok(*value);
+        }
+        let words: Vec<String> = choices.iter().map(|(w, _)| format!("`{w}`")).collect();
+        let expected = match words.split_last() {
+            Some((last, [])) => last.clone(),
+            Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+            None => String::new(),
+        };
+        Err(ConfigError::new(
+            name,
+            format!("expected {expected}, got {given:?}"),
+        ))
+    }
+
     pub fn format(&self, name: &str, default: Format) -> Result<Format, ConfigError> {
         match self.get(name) {
             None => Ok(default),

@@ -135,28 +135,19 @@ impl StageConfig {
         )
         .map_err(|p| ConfigError::new(FILE_NAME_PATTERN, p))?;
 
-        let nested = match v.get(NESTED).map(|s| s.to_ascii_lowercase()) {
-            None => NestedMode::Struct,
-            Some(s) if s == "struct" => NestedMode::Struct,
-            Some(s) if s == "json" => NestedMode::Json,
-            Some(s) => {
-                return Err(ConfigError::new(
-                    NESTED,
-                    format!("expected `struct` or `json`, got {s:?}"),
-                ));
-            }
-        };
-        let integer_encoding = match v.get(INTEGER_ENCODING).map(|s| s.to_ascii_lowercase()) {
-            None => IntegerEncoding::Delta,
-            Some(s) if s == "delta" => IntegerEncoding::Delta,
-            Some(s) if s == "plain" => IntegerEncoding::Plain,
-            Some(s) => {
-                return Err(ConfigError::new(
-                    INTEGER_ENCODING,
-                    format!("expected `delta` or `plain`, got {s:?}"),
-                ));
-            }
-        };
+        let nested = v.choice(
+            NESTED,
+            NestedMode::Struct,
+            &[("struct", NestedMode::Struct), ("json", NestedMode::Json)],
+        )?;
+        let integer_encoding = v.choice(
+            INTEGER_ENCODING,
+            IntegerEncoding::Delta,
+            &[
+                ("delta", IntegerEncoding::Delta),
+                ("plain", IntegerEncoding::Plain),
+            ],
+        )?;
         let envelope = match v.get(ENVELOPE) {
             None => Envelope::Auto,
             Some(s) => parse_envelope(s).map_err(|p| ConfigError::new(ENVELOPE, p))?,
@@ -294,6 +285,29 @@ mod tests {
         assert_eq!(c.nested, NestedMode::Struct);
         assert_eq!(c.integer_encoding, IntegerEncoding::Delta);
         assert!(c.registry.is_none());
+    }
+
+    #[test]
+    fn word_settings_are_read_case_insensitively() {
+        let c = StageConfig::from_vars(&vars(&[
+            (vars::STAGING_BUCKET, "b"),
+            (vars::NESTED, "JSON"),
+            (vars::INTEGER_ENCODING, "Plain"),
+        ]))
+        .unwrap();
+        assert_eq!(c.nested, NestedMode::Json);
+        assert_eq!(c.integer_encoding, IntegerEncoding::Plain);
+        let e = StageConfig::from_vars(&vars(&[
+            (vars::STAGING_BUCKET, "b"),
+            (vars::INTEGER_ENCODING, "RLE"),
+        ]))
+        .unwrap_err();
+        assert_eq!(e.variable, vars::INTEGER_ENCODING);
+        assert!(
+            e.to_string()
+                .contains("expected `delta` or `plain`, got \"rle\""),
+            "{e}"
+        );
     }
 
     #[test]
