@@ -95,8 +95,9 @@ const LINEAR_KEYS: usize = 32;
 
 /// Adds the members of one JSON object to `fields[start..]` as every reader of schema-less
 /// objects (serde_json's visitor here, [`super::json_reader`], and Connect's schema-less
-/// payloads) must: a duplicated key keeps its last value at its first position. Duplicates are looked up linearly in small objects and through a hash
-/// index in large ones, so that an object with many keys cannot stall a batch.
+/// payloads) must: a duplicated key keeps its last value at its first position. Duplicates
+/// are looked up linearly in small objects and through a hash index in large ones, so that
+/// an object with many keys cannot stall a batch.
 #[derive(Default)]
 pub(super) struct ObjectMembers {
     index: Option<HashMap<FieldName, usize>>,

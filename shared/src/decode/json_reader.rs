@@ -175,8 +175,9 @@ impl<'a> Reader<'a> {
         Some(key)
     }
 
-    /// Reads a value that is a string as its text (borrowed when it has no escapes), or
-    /// `Ok(None)`-like `Some(None)` with the cursor unmoved when the value is not a string.
+    /// Reads a value that is a string: `Some(Some(text))` (borrowed when it has no escapes),
+    /// `Some(None)` with the cursor on the value when it is not a string, `None` when the
+    /// document ends or the string is one this reader leaves to serde_json.
     #[inline]
     pub(super) fn string_value(&mut self) -> Option<Option<JsonStr<'a>>> {
         if self.skip_ws()? != b'"' {
