@@ -11,6 +11,7 @@
 use super::DecodeError;
 use super::debezium::{self, Change, EnvelopeTimes, Op};
 use super::json_reader::{JsonStr, Reader};
+use super::key_plan::{KeyPlan, PlannedKeys};
 use crate::value::{FieldName, Value, same_text};
 
 /// Decodes a Debezium JSON envelope, or `Ok(None)` when the value is not one.
@@ -22,7 +23,10 @@ pub fn decode(bytes: &[u8]) -> Result<Option<Change>, DecodeError> {
     };
     // Not an object, invalid JSON, or a form the hand-written reader leaves to serde_json:
     // the generic path gives the precise error or the value.
-    let Some(envelope) = Reader::with(text, read_envelope) else {
+    let mut scratch = SCRATCH.take();
+    let envelope = Reader::with(text, |r| read_envelope(r, &mut scratch));
+    let Some(envelope) = envelope else {
+        SCRATCH.set(scratch);
         return Ok(None);
     };
     let envelope = envelope?;
@@ -43,16 +47,62 @@ pub fn decode(bytes: &[u8]) -> Result<Option<Change>, DecodeError> {
     let change = debezium::change(op, row, None, times).map(Some);
     if let Some(Value::Struct(mut fields)) = source {
         fields.clear();
-        SOURCE_FIELDS_BUFFER.set(fields);
+        scratch.source_fields = fields;
     }
+    SCRATCH.set(scratch);
     change
 }
 
-thread_local! {
+/// What the reader keeps between envelopes on a thread.
+#[derive(Default)]
+struct Scratch {
     /// The kept `source` fields of the last envelope, emptied: every change has a `source`
     /// block, read for its times and position and dropped, so its vector is reused.
-    static SOURCE_FIELDS_BUFFER: std::cell::Cell<Vec<(FieldName, Value)>> =
-        const { std::cell::Cell::new(Vec::new()) };
+    source_fields: Vec<(FieldName, Value)>,
+    /// The keys of the last envelope and of its `source` block (see [`KeyPlan`]).
+    envelope_keys: KeyPlan<EnvelopeKey>,
+    source_keys: KeyPlan<SourceKey>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::Cell<Scratch> = std::cell::Cell::new(Scratch::default());
+}
+
+/// What an envelope key is to the reader.
+#[derive(Debug, Clone, Copy)]
+enum EnvelopeKey {
+    Op,
+    Before,
+    After,
+    TsMs,
+    TsUs,
+    Source,
+    /// Stepped over (`transaction`, extensions).
+    Other,
+}
+
+impl EnvelopeKey {
+    fn of(key: &str) -> EnvelopeKey {
+        match key {
+            "op" => EnvelopeKey::Op,
+            "before" => EnvelopeKey::Before,
+            "after" => EnvelopeKey::After,
+            "ts_ms" => EnvelopeKey::TsMs,
+            "ts_us" => EnvelopeKey::TsUs,
+            "source" => EnvelopeKey::Source,
+            _ => EnvelopeKey::Other,
+        }
+    }
+}
+
+/// What a `source` key is to the reader: the index of a kept field in [`SOURCE_FIELDS`], or
+/// `None` for a field stepped over.
+type SourceKey = Option<usize>;
+
+fn source_key(key: &str) -> SourceKey {
+    SOURCE_FIELDS
+        .iter()
+        .position(|f| same_text(f.as_bytes(), key.as_bytes()))
 }
 
 /// The parts of an envelope [`debezium::change`] reads.
@@ -72,7 +122,10 @@ struct Envelope {
 /// `op` usually comes after it and only deletes use it (it is read then). Every other value
 /// is stepped over without allocating, but checked all the same: an invalid document must go
 /// to the generic path.
-fn read_envelope(r: &mut Reader<'_>) -> Option<Result<Envelope, DecodeError>> {
+fn read_envelope(
+    r: &mut Reader<'_>,
+    scratch: &mut Scratch,
+) -> Option<Result<Envelope, DecodeError>> {
     let mut op: Option<OpField> = None;
     let mut before: Option<usize> = None;
     let mut after: Option<Value> = None;
@@ -80,11 +133,12 @@ fn read_envelope(r: &mut Reader<'_>) -> Option<Result<Envelope, DecodeError>> {
     let mut ts_us: Option<Value> = None;
     let mut source: Option<Value> = None;
     if r.open_object(0)? {
+        let mut keys = PlannedKeys::new(&mut scratch.envelope_keys);
         loop {
             // A duplicated key keeps its last value, as the generic decoder does.
-            match r.key()?.as_str() {
+            match keys.next(r, EnvelopeKey::of)? {
                 // A string `op` is matched as it stands in the text (no allocation).
-                "op" => {
+                EnvelopeKey::Op => {
                     op = Some(match r.string_value()? {
                         Some(text) => OpField::Text(text),
                         None => {
@@ -93,21 +147,28 @@ fn read_envelope(r: &mut Reader<'_>) -> Option<Result<Envelope, DecodeError>> {
                         }
                     })
                 }
-                "before" => {
+                EnvelopeKey::Before => {
                     r.skip_ws()?;
                     before = Some(r.pos());
                     r.skip_value(1)?;
                 }
-                "after" => after = Some(r.value(1)?),
-                "ts_ms" => ts_ms = Some(r.value(1)?),
-                "ts_us" => ts_us = Some(r.value(1)?),
-                "source" => source = Some(read_source(r)?),
-                _ => r.skip_value(1)?,
+                EnvelopeKey::After => after = Some(r.value(1)?),
+                EnvelopeKey::TsMs => ts_ms = Some(r.value(1)?),
+                EnvelopeKey::TsUs => ts_us = Some(r.value(1)?),
+                EnvelopeKey::Source => {
+                    source = Some(read_source(
+                        r,
+                        &mut scratch.source_fields,
+                        &mut scratch.source_keys,
+                    )?)
+                }
+                EnvelopeKey::Other => r.skip_value(1)?,
             }
             if !r.next_or_close(b'}')? {
                 break;
             }
         }
+        keys.finish();
     }
     r.end()?;
     let op = match op {
@@ -161,23 +222,28 @@ const SOURCE_FIELDS: &[&str] = &[
 
 /// Reads `source`, keeping only [`SOURCE_FIELDS`] of an object. A `source` that is not an
 /// object is read as `null`: [`debezium::unwrap`] finds no field in either.
-fn read_source(r: &mut Reader<'_>) -> Option<Value> {
+/// `fields` is the emptied vector of a previous `source`, reused.
+fn read_source(
+    r: &mut Reader<'_>,
+    fields: &mut Vec<(FieldName, Value)>,
+    plan: &mut KeyPlan<SourceKey>,
+) -> Option<Value> {
     if r.skip_ws()? != b'{' {
         r.skip_value(1)?;
         return Some(Value::Null);
     }
-    let mut fields = SOURCE_FIELDS_BUFFER.take();
+    let mut fields = std::mem::take(fields);
     if r.open_object(1)? {
+        let mut keys = PlannedKeys::new(plan);
         loop {
-            let key = r.key()?;
-            let text = key.as_str().as_bytes();
-            match SOURCE_FIELDS.iter().find(|f| same_text(f.as_bytes(), text)) {
-                Some(name) => {
+            match keys.next(r, source_key)? {
+                Some(kept) => {
+                    let name = SOURCE_FIELDS[kept];
                     let value = r.value(2)?;
                     // A duplicated key keeps its last value, as the generic decoder does.
-                    match fields.iter_mut().find(|(n, _)| &**n == *name) {
+                    match fields.iter_mut().find(|(n, _)| &**n == name) {
                         Some(field) => field.1 = value,
-                        None => fields.push((r.name(key), value)),
+                        None => fields.push((r.name(JsonStr::Borrowed(name)), value)),
                     }
                 }
                 None => r.skip_value(2)?,
@@ -186,6 +252,7 @@ fn read_source(r: &mut Reader<'_>) -> Option<Value> {
                 break;
             }
         }
+        keys.finish();
     }
     Some(Value::Struct(fields))
 }

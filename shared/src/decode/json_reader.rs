@@ -314,7 +314,7 @@ impl<'a> Reader<'a> {
     /// [`LastKeys`]); if so its `:` is consumed too. `None` when it is, but no `:` follows
     /// (invalid JSON, as [`Reader::key`] would find).
     #[inline]
-    fn predicted_key(&mut self, name: &str) -> Option<bool> {
+    pub(super) fn predicted_key(&mut self, name: &str) -> Option<bool> {
         if self.skip_ws()? != b'"' {
             return Some(false);
         }
@@ -432,13 +432,16 @@ impl<'a> Reader<'a> {
                 i += 1;
                 let first = i - 1;
                 let mut n = u64::from(c - b'0');
-                // Eight digits at a time while the total stays within 18 digits (timestamps
-                // and ids are long), then one at a time.
-                while i - first + 8 <= 18
-                    && let Some(eight) = eight_digits(b, i)
+                // The digits a word holds at a time, up to 17 in all (n < 10^17: no
+                // overflow), then one at a time. Most numbers end within the first word.
+                while i - first <= 9
+                    && let Some((value, count)) = leading_digits(b, i)
                 {
-                    n = n * 100_000_000 + eight;
-                    i += 8;
+                    n = n * POWERS_OF_TEN[count] + value;
+                    i += count;
+                    if count < 8 {
+                        break;
+                    }
                 }
                 while let Some(&c @ b'0'..=b'9') = b.get(i) {
                     let digit = u64::from(c - b'0');
@@ -485,26 +488,47 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// The value of the eight bytes at `i` when they are all ASCII digits (most significant
-/// first), computed in a few word operations.
+/// 10^k for the digit counts [`leading_digits`] gives.
+const POWERS_OF_TEN: [u64; 9] = [
+    1,
+    10,
+    100,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+];
+
+/// The ASCII digits that begin the eight bytes at `i`: their value (most significant first)
+/// and how many there are (0 to 8), computed in a few word operations. `None` when fewer than
+/// eight bytes remain (the caller reads those one by one).
 #[inline]
-fn eight_digits(b: &[u8], i: usize) -> Option<u64> {
+fn leading_digits(b: &[u8], i: usize) -> Option<(u64, usize)> {
     const ZEROS: u64 = 0x3030_3030_3030_3030;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let chunk: [u8; 8] = b.get(i..i + 8)?.try_into().ok()?;
     let word = u64::from_le_bytes(chunk);
     // A byte below '0' borrows into its high bit; a byte above '9' carries into it once 0x46
     // is added. The lowest non-digit byte is always flagged (the digits below it neither
-    // borrow nor carry), which is all the test needs.
+    // borrow nor carry), which is all the count needs.
     let digits = word.wrapping_sub(ZEROS);
-    if (digits | word.wrapping_add(0x4646_4646_4646_4646)) & HIGH != 0 {
-        return None;
+    let flags = (digits | word.wrapping_add(0x4646_4646_4646_4646)) & HIGH;
+    let count = (flags.trailing_zeros() / 8) as usize;
+    if count == 0 {
+        return Some((0, 0));
     }
-    // Little-endian: the first digit is the lowest byte. Combine neighbours into 2-digit,
-    // then 4-digit, then the 8-digit value.
+    // Little-endian: the first digit is the lowest byte. Shifting the `count` digits to the
+    // top makes them the last digits of an eight-digit number with leading zeros; then
+    // neighbours combine into 2-digit, 4-digit and the 8-digit value.
+    let digits = digits << (8 * (8 - count));
     let pairs = digits.wrapping_mul(10).wrapping_add(digits >> 8) & 0x00FF_00FF_00FF_00FF;
     let quads = pairs.wrapping_mul(100).wrapping_add(pairs >> 16) & 0x0000_FFFF_0000_FFFF;
-    Some(quads.wrapping_mul(10_000).wrapping_add(quads >> 32) & 0xFFFF_FFFF)
+    Some((
+        quads.wrapping_mul(10_000).wrapping_add(quads >> 32) & 0xFFFF_FFFF,
+        count,
+    ))
 }
 
 /// A string read from the document: borrowed when it has no escapes.
@@ -686,27 +710,47 @@ pub(super) mod tests {
     }
 
     #[test]
-    fn eight_digits_reads_exactly_the_all_digit_chunks() {
+    fn leading_digits_reads_the_digits_a_word_begins_with() {
+        // The naive reading of the digits `chunk` begins with.
+        let naive = |chunk: &[u8]| {
+            let count = chunk.iter().take_while(|c| c.is_ascii_digit()).count();
+            let value = chunk[..count]
+                .iter()
+                .fold(0u64, |n, c| n * 10 + u64::from(c - b'0'));
+            (value, count)
+        };
         for text in [
             "00000000", "12345678", "99999999", "10000000", "00000001", "17000000",
         ] {
             assert_eq!(
-                eight_digits(text.as_bytes(), 0),
-                Some(text.parse::<u64>().unwrap()),
-                "{text}"
+                leading_digits(text.as_bytes(), 0),
+                Some(naive(text.as_bytes()))
             );
+            assert_eq!(naive(text.as_bytes()).1, 8);
         }
-        // One byte off anywhere: every byte value that is not a digit, at every position.
+        // Every byte value that is not a digit, at every position, after digits of every
+        // value: the run stops exactly there, whatever follows.
         for at in 0..8 {
             for byte in (0u8..=255).filter(|b| !b.is_ascii_digit()) {
-                let mut chunk = *b"12345678";
-                chunk[at] = byte;
-                assert_eq!(eight_digits(&chunk, 0), None, "{chunk:?}");
+                for (fill, after) in [(b'9', b'9'), (b'0', b'0'), (b'5', 0xff), (b'1', b'/')] {
+                    let mut chunk = [fill; 8];
+                    chunk[at] = byte;
+                    if at + 1 < 8 {
+                        chunk[at + 1] = after;
+                    }
+                    let (value, count) = naive(&chunk);
+                    assert_eq!(count, at, "{chunk:?}");
+                    assert_eq!(leading_digits(&chunk, 0), Some((value, count)), "{chunk:?}");
+                }
             }
         }
-        assert_eq!(eight_digits(b"x1234567", 0), None);
-        assert_eq!(eight_digits(b"x12345678", 1), Some(12_345_678));
-        assert_eq!(eight_digits(b"1234567", 0), None, "fewer than eight bytes");
+        assert_eq!(leading_digits(b"x12345678", 1), Some((12_345_678, 8)));
+        assert_eq!(leading_digits(b"42,\"a\":1}", 0), Some((42, 2)));
+        assert_eq!(
+            leading_digits(b"1234567", 0),
+            None,
+            "fewer than eight bytes"
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod debezium;
 pub mod debezium_json;
 pub mod json;
 mod json_reader;
+mod key_plan;
 mod names;
 
 use crate::value::{ColumnType, Value};
