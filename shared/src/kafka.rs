@@ -2,6 +2,7 @@
 //! self-managed Kafka: `SelfManagedKafka`), and its records in offset order.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use bytes::Bytes;
@@ -84,15 +85,16 @@ thread_local! {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct KafkaRecord {
-    #[serde(default)]
-    pub topic: Option<String>,
+    /// One allocation for the records of a topic (see [`SharedTopic`]).
+    #[serde(default, deserialize_with = "shared_topic")]
+    pub topic: Option<Arc<str>>,
     pub partition: i64,
     pub offset: i64,
     /// Milliseconds since the epoch, exact.
     #[serde(default)]
     pub timestamp: i64,
     #[serde(default)]
-    pub timestamp_type: Option<String>,
+    pub timestamp_type: Option<TimestampType>,
     /// Base64; absent or null for a record without a key.
     #[serde(default)]
     pub key: Option<Base64Text>,
@@ -102,6 +104,67 @@ pub struct KafkaRecord {
     /// Header values are arrays of signed bytes.
     #[serde(default, deserialize_with = "null_as_default")]
     pub headers: Vec<HashMap<String, Vec<i8>>>,
+}
+
+/// What a record's timestamp is (`timestampType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum TimestampType {
+    #[serde(rename = "CREATE_TIME")]
+    CreateTime,
+    #[serde(rename = "LOG_APPEND_TIME")]
+    LogAppendTime,
+    #[serde(rename = "NO_TIMESTAMP_TYPE")]
+    NoTimestampType,
+    /// A value Kafka does not define.
+    #[serde(other)]
+    Other,
+}
+
+/// A record's topic, read as the previous record's topic (a reference count) when it is the
+/// same text: every record repeats its topic, and an allocation per record was a tenth of
+/// the event's reading.
+struct SharedTopic(Arc<str>);
+
+thread_local! {
+    /// The topic of the last record read on this thread.
+    static LAST_TOPIC: std::cell::RefCell<Option<Arc<str>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+impl SharedTopic {
+    fn of(text: &str) -> SharedTopic {
+        LAST_TOPIC.with(|last| {
+            let mut last = last.borrow_mut();
+            match &*last {
+                Some(topic) if **topic == *text => SharedTopic(topic.clone()),
+                _ => {
+                    let topic: Arc<str> = Arc::from(text);
+                    *last = Some(topic.clone());
+                    SharedTopic(topic)
+                }
+            }
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for SharedTopic {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = SharedTopic;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a topic name")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<SharedTopic, E> {
+                Ok(SharedTopic::of(v))
+            }
+        }
+        d.deserialize_str(Visitor)
+    }
+}
+
+fn shared_topic<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Arc<str>>, D::Error> {
+    Ok(Option::<SharedTopic>::deserialize(d)?.map(|t| t.0))
 }
 
 /// A base64 key or value as the event carries it, kept as bytes: no UTF-8 validation of its
@@ -379,6 +442,55 @@ mod tests {
             KafkaEvent::from_json(b"{\"records\": [1"),
             Err(EventError::Payload { .. })
         ));
+    }
+
+    #[test]
+    fn records_of_a_topic_share_its_name_and_timestamp_types_are_read() {
+        let event = KafkaEvent::from_json(
+            br#"{"records": {"t-0": [
+                {"topic": "orders", "partition": 0, "offset": 1, "timestampType": "CREATE_TIME"},
+                {"topic": "orders", "partition": 0, "offset": 2, "timestampType": "LOG_APPEND_TIME"},
+                {"topic": "ord\u0065rs", "partition": 0, "offset": 3, "timestampType": "NO_TIMESTAMP_TYPE"},
+                {"topic": "other", "partition": 0, "offset": 4, "timestampType": "LATER"},
+                {"topic": null, "partition": 0, "offset": 5, "timestampType": null},
+                {"partition": 0, "offset": 6}]}}"#,
+        )
+        .unwrap();
+        let records = &event.records["t-0"];
+        let topics: Vec<Option<&str>> = records.iter().map(|r| r.topic.as_deref()).collect();
+        assert_eq!(
+            topics,
+            [
+                Some("orders"),
+                Some("orders"),
+                Some("orders"),
+                Some("other"),
+                None,
+                None
+            ]
+        );
+        let (a, b, c) = (&records[0].topic, &records[1].topic, &records[2].topic);
+        assert!(Arc::ptr_eq(a.as_ref().unwrap(), b.as_ref().unwrap()));
+        assert!(Arc::ptr_eq(a.as_ref().unwrap(), c.as_ref().unwrap()));
+        let types: Vec<Option<TimestampType>> = records.iter().map(|r| r.timestamp_type).collect();
+        assert_eq!(
+            types,
+            [
+                Some(TimestampType::CreateTime),
+                Some(TimestampType::LogAppendTime),
+                Some(TimestampType::NoTimestampType),
+                Some(TimestampType::Other),
+                None,
+                None
+            ]
+        );
+        // A topic that is not a string is a malformed event, named where it is.
+        match KafkaEvent::from_json(
+            br#"{"records": {"t-0": [{"topic": 5, "partition": 0, "offset": 1}]}}"#,
+        ) {
+            Err(EventError::Payload { path, .. }) => assert_eq!(path, "records.t-0[0].topic"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
