@@ -25,7 +25,7 @@ pub enum Value {
     Float(f64),
     /// Unscaled value; the scale is the one of the decimal's [`ColumnType::Decimal`].
     Decimal(i128),
-    String(Box<str>),
+    String(Text),
     Bytes(Box<[u8]>),
     /// Days since 1970-01-01.
     Date(i32),
@@ -37,6 +37,11 @@ pub enum Value {
     /// Fields in the order the source gave them.
     Struct(Vec<(FieldName, Value)>),
 }
+
+/// The text of a string value. Texts of up to 24 bytes are kept inline, without an
+/// allocation: most column values are short (codes, statuses, amounts, e-mail addresses), and
+/// an allocation and a free per value were a tenth of decoding a change event.
+pub type Text = compact_str::CompactString;
 
 /// The name of a struct field or row column. Shared, not owned: every record of a table
 /// repeats the same names, so decoders hand out clones of one allocation (a schema's field

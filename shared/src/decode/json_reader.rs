@@ -20,7 +20,7 @@ use std::cell::Cell;
 
 use super::json::ObjectMembers;
 use super::names::{LastKeys, RecentNames};
-use crate::value::{FieldName, Value, same_text};
+use crate::value::{FieldName, Text, Value, same_text};
 
 /// serde_json refuses the 128th nested array/object (its recursion limit); the reader hands
 /// such documents to it instead of reading them, so at most this many containers are open.
@@ -201,7 +201,7 @@ impl<'a> Reader<'a> {
         match self.skip_ws()? {
             b'"' => {
                 self.pos += 1;
-                Some(Value::String(self.string()?.into_box()))
+                Some(Value::String(self.string()?.into_text()))
             }
             b'{' => self.object(depth),
             b'[' => self.list(depth),
@@ -545,10 +545,10 @@ impl JsonStr<'_> {
         }
     }
 
-    pub(super) fn into_box(self) -> Box<str> {
+    pub(super) fn into_text(self) -> Text {
         match self {
-            JsonStr::Borrowed(s) => s.into(),
-            JsonStr::Owned(s) => s.into_boxed_str(),
+            JsonStr::Borrowed(s) => Text::from(s),
+            JsonStr::Owned(s) => Text::from(s),
         }
     }
 }

@@ -62,7 +62,7 @@ use serde_json::Value as Json;
 
 use super::{DecodeError, Decoded};
 use crate::registry::{AvroSchema, SchemaCache, WIRE_HEADER_LEN, schema_id};
-use crate::value::{ColumnType, Field, FieldName, MAX_DECIMAL_PRECISION, Value};
+use crate::value::{ColumnType, Field, FieldName, MAX_DECIMAL_PRECISION, Text, Value};
 
 /// Decodes one record in the Confluent wire format with its writer schema from `schemas`.
 pub fn decode(bytes: &[u8], schemas: &SchemaCache) -> Result<Decoded, DecodeError> {
@@ -738,7 +738,7 @@ impl Plan {
                 let index = r.long()?;
                 let symbol = usize::try_from(index).ok().and_then(|i| symbols.get(i));
                 match symbol {
-                    Some(s) => Value::String(s.clone()),
+                    Some(s) => Value::String(Text::from(&**s)),
                     None => {
                         return Err(Fail::new(format!(
                             "enum index {index} is out of range ({} symbols)",
