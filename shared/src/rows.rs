@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use crate::decode::debezium::Op;
 use crate::route::{TableMode, TableName};
-use crate::value::{ColumnType, Field, FieldName, Value, same_name};
+use crate::value::{ColumnType, Field, FieldName, Text, Value, same_name};
 
 pub const CDC_OP: &str = "_cdc_op";
 pub const CDC_TS: &str = "_cdc_ts";
@@ -124,7 +124,7 @@ pub struct ChangeMeta {
     /// Microseconds.
     pub cdc_ts: i64,
     pub deleted: bool,
-    pub position: Option<Box<str>>,
+    pub position: Option<Text>,
 }
 
 /// One row of a table.

@@ -2,7 +2,7 @@
 //! decoded value (plain JSON, Connect JSON or Avro).
 
 use super::{DecodeError, Decoded};
-use crate::value::{ColumnType, Value};
+use crate::value::{ColumnType, Text, Value};
 
 /// The change operation, stored in the `_cdc_op` column as `c`, `u`, `d` or `r`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,7 +39,7 @@ pub struct Change {
     pub source_ts_micros: Option<i64>,
     /// The source log position as a string whose lexicographic order is the log order
     /// (see [`log_position`]); `None` when the source block has none.
-    pub position: Option<String>,
+    pub position: Option<Text>,
 }
 
 /// Whether a decoded value looks like a Debezium envelope: a struct with a string `op` and a
@@ -211,12 +211,25 @@ fn int_value(v: &Value, unit: Unit) -> Option<i64> {
 /// - Oracle `scn` (+ `commit_scn`) → `ora:` + 40-digit zero-padded SCN.
 ///
 /// Positions of one table always come from one connector, so only like compares with like.
-pub fn log_position(source: &Value) -> Option<String> {
+pub fn log_position(source: &Value) -> Option<Text> {
     if let Some(lsn) = int_field(source, "lsn") {
-        let mut out = String::with_capacity(23);
+        if let Ok(lsn) = u64::try_from(lsn) {
+            // Every change row carries one: the 23 bytes are written on the stack and kept
+            // inline in the `Text`, without an allocation.
+            let mut out = *b"pg:00000000000000000000";
+            let mut end = out.len();
+            let mut rest = lsn;
+            while rest > 0 {
+                end -= 1;
+                out[end] = b'0' + (rest % 10) as u8;
+                rest /= 10;
+            }
+            return std::str::from_utf8(&out).ok().map(Text::from);
+        }
+        let mut out = String::with_capacity(24);
         out.push_str("pg:");
         push_zero_padded(&mut out, lsn, 20);
-        return Some(out);
+        return Some(out.into());
     }
     if let (Some(Value::String(file)), Some(pos)) = (source.get("file"), int_field(source, "pos")) {
         let row = int_field(source, "row").unwrap_or(0);
@@ -227,7 +240,7 @@ pub fn log_position(source: &Value) -> Option<String> {
         push_zero_padded(&mut out, pos, 20);
         out.push(':');
         push_zero_padded(&mut out, row, 10);
-        return Some(out);
+        return Some(out.into());
     }
     if let Some(Value::String(lsn)) = source.get("change_lsn") {
         let serial = int_field(source, "event_serial_no").unwrap_or(0);
@@ -236,7 +249,7 @@ pub fn log_position(source: &Value) -> Option<String> {
         out.push_str(lsn);
         out.push(':');
         push_zero_padded(&mut out, serial, 10);
-        return Some(out);
+        return Some(out.into());
     }
     if let Some(scn) = source.get("scn") {
         let digits = match scn {
@@ -246,7 +259,7 @@ pub fn log_position(source: &Value) -> Option<String> {
             Value::Int(i) => i.to_string(),
             _ => return None,
         };
-        return Some(format!("ora:{digits:0>40}"));
+        return Some(format!("ora:{digits:0>40}").into());
     }
     None
 }
@@ -335,6 +348,28 @@ mod tests {
             unwrap(Decoded::untyped(fine)).unwrap().source_ts_micros,
             Some(9_223_372_036_854_000)
         );
+    }
+
+    #[test]
+    fn postgres_positions_are_the_zero_padded_lsn() {
+        for lsn in [
+            0,
+            1,
+            9,
+            10,
+            24_000_120,
+            10i64.pow(18),
+            i64::MAX,
+            -1,
+            i64::MIN,
+        ] {
+            let source = Value::Struct(vec![("lsn".into(), Value::Int(lsn))]);
+            let position = log_position(&source).unwrap();
+            assert_eq!(position, format!("pg:{lsn:020}"), "{lsn}");
+            if lsn >= 0 {
+                assert!(!position.is_heap_allocated(), "{lsn}");
+            }
+        }
     }
 
     #[test]

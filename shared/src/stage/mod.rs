@@ -391,7 +391,7 @@ fn build_row(
                             .source_ts_micros
                             .unwrap_or(at.timestamp_ms.saturating_mul(1000)),
                         deleted: change.op == Op::Delete,
-                        position: change.position.map(String::into_boxed_str),
+                        position: change.position,
                     },
                 )
             }
