@@ -634,22 +634,38 @@ fn values_repeat(column: &ArrayRef) -> bool {
     })
 }
 
-/// Whether the non-null values at `indices` hold at most one distinct value per two.
-/// Distinct values are counted by their 64-bit hashes, sorted (no hash set per column: the
-/// decision is taken for every column of every table of a batch); a collision could only
-/// make a column look a little more repetitive than it is.
+/// Whether the non-null values at `indices` (the first [`DICTIONARY_SAMPLE`] of them) hold at
+/// most one distinct value per two. Distinct values are counted by their 64-bit hashes in a
+/// small open-addressing table on the stack (no hash set or sort per column: the decision is
+/// taken for every column of every table of a batch); a collision could only make a column
+/// look a little more repetitive than it is.
 fn repeat_often<'v>(
     indices: impl Iterator<Item = usize>,
     value: impl Fn(usize) -> Option<&'v [u8]>,
 ) -> bool {
-    let mut hashes: Vec<u64> = indices
-        .filter_map(value)
-        .map(xxhash_rust::xxh3::xxh3_64)
-        .collect();
-    let seen = hashes.len();
-    hashes.sort_unstable();
-    hashes.dedup();
-    hashes.len() * 2 <= seen
+    // Twice the sample: the table is never more than half full, so probes stay short and an
+    // empty slot is always found.
+    const SLOTS: usize = 2 * DICTIONARY_SAMPLE;
+    let mut table = [0u64; SLOTS];
+    let (mut seen, mut distinct) = (0usize, 0usize);
+    for bytes in indices.take(DICTIONARY_SAMPLE).filter_map(value) {
+        seen += 1;
+        // 0 marks an empty slot: hashes are made odd.
+        let hash = xxhash_rust::xxh3::xxh3_64(bytes) | 1;
+        let mut slot = (hash >> 32) as usize % SLOTS;
+        loop {
+            match table[slot] {
+                0 => {
+                    table[slot] = hash;
+                    distinct += 1;
+                    break;
+                }
+                h if h == hash => break,
+                _ => slot = (slot + 1) % SLOTS,
+            }
+        }
+    }
+    distinct * 2 <= seen
 }
 
 /// How many values of a file's column [`values_repeat`] looks at.
@@ -676,6 +692,24 @@ mod tests {
         // Nulls are not counted.
         assert!(repeat_often(0..4, |i| (i < 2).then_some(&b"x"[..])));
         assert!(!repeat_often(0..4, |i| (i == 0).then_some(&b"x"[..])));
+        // Full samples: all distinct, half distinct (each value twice), one value more.
+        let numbers: Vec<[u8; 8]> = (0..2 * DICTIONARY_SAMPLE as u64)
+            .map(u64::to_le_bytes)
+            .collect();
+        assert!(!repeat_often(0..DICTIONARY_SAMPLE, |i| Some(
+            &numbers[i][..]
+        )));
+        assert!(repeat_often(0..DICTIONARY_SAMPLE, |i| Some(
+            &numbers[i / 2][..]
+        )));
+        let over = DICTIONARY_SAMPLE / 2 + 1;
+        assert!(!repeat_often(0..DICTIONARY_SAMPLE, |i| Some(
+            &numbers[i % over][..]
+        )));
+        // Only the first sample counts, however many indices are given.
+        assert!(!repeat_often(0..10 * DICTIONARY_SAMPLE, |i| {
+            Some(&numbers[if i < DICTIONARY_SAMPLE { i } else { 0 }][..])
+        }));
     }
 
     fn row(offset: i64, data: Vec<(&str, Value)>) -> Row {

@@ -64,8 +64,18 @@ struct Scratch {
     source_keys: KeyPlan<SourceKey>,
 }
 
+impl Scratch {
+    const fn new() -> Self {
+        Scratch {
+            source_fields: Vec::new(),
+            envelope_keys: KeyPlan::new(),
+            source_keys: KeyPlan::new(),
+        }
+    }
+}
+
 thread_local! {
-    static SCRATCH: std::cell::Cell<Scratch> = std::cell::Cell::new(Scratch::default());
+    static SCRATCH: std::cell::Cell<Scratch> = const { std::cell::Cell::new(Scratch::new()) };
 }
 
 /// What an envelope key is to the reader.

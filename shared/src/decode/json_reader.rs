@@ -48,8 +48,20 @@ struct Scratch {
     last_keys: LastKeys,
 }
 
+impl Scratch {
+    const fn new() -> Self {
+        Scratch {
+            fields: Vec::new(),
+            items: Vec::new(),
+            names: RecentNames::new(),
+            last_keys: LastKeys::new(),
+        }
+    }
+}
+
 thread_local! {
-    static SCRATCH: Cell<Scratch> = Cell::new(Scratch::default());
+    // A constant initial value: no lazy initialisation to check on every document.
+    static SCRATCH: Cell<Scratch> = const { Cell::new(Scratch::new()) };
 }
 
 /// Scratch vectors larger than this are not kept between documents.

@@ -18,9 +18,15 @@ pub(super) struct KeyPlan<T> {
     keys: Vec<(Box<str>, T)>,
 }
 
+impl<T> KeyPlan<T> {
+    pub(super) const fn new() -> Self {
+        KeyPlan { keys: Vec::new() }
+    }
+}
+
 impl<T> Default for KeyPlan<T> {
     fn default() -> Self {
-        KeyPlan { keys: Vec::new() }
+        KeyPlan::new()
     }
 }
 

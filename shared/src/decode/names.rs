@@ -27,6 +27,10 @@ pub(super) struct RecentNames {
 }
 
 impl RecentNames {
+    pub(super) const fn new() -> Self {
+        RecentNames { slots: Vec::new() }
+    }
+
     /// The shared name spelled `text`.
     #[inline]
     pub(super) fn get(&mut self, text: &str) -> FieldName {
@@ -65,6 +69,12 @@ const PREDICTED_DEPTHS: usize = 4;
 const MAX_PREDICTED_KEYS: usize = 1024;
 
 impl LastKeys {
+    pub(super) const fn new() -> Self {
+        LastKeys {
+            by_depth: Vec::new(),
+        }
+    }
+
     /// The keys recorded for `depth` (empty if none), lent until [`LastKeys::put`] or
     /// [`LastKeys::give_back`].
     pub(super) fn take(&mut self, depth: u32) -> Vec<FieldName> {
