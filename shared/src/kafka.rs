@@ -121,8 +121,8 @@ pub enum TimestampType {
 }
 
 /// A record's topic, read as the previous record's topic (a reference count) when it is the
-/// same text: every record repeats its topic, and an allocation per record was a tenth of
-/// the event's reading.
+/// same text: every record repeats its topic, and an allocation, copy and free per record
+/// cost about 3 M instructions on a 10,000-record event (1.6% of staging it).
 struct SharedTopic(Arc<str>);
 
 thread_local! {

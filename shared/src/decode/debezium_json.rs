@@ -21,34 +21,35 @@ pub fn decode(bytes: &[u8]) -> Result<Option<Change>, DecodeError> {
     let Ok(text) = simdutf8::basic::from_utf8(bytes) else {
         return Ok(None);
     };
-    // Not an object, invalid JSON, or a form the hand-written reader leaves to serde_json:
-    // the generic path gives the precise error or the value.
     let mut scratch = SCRATCH.take();
-    let envelope = Reader::with(text, |r| read_envelope(r, &mut scratch));
-    let Some(envelope) = envelope else {
-        SCRATCH.set(scratch);
-        return Ok(None);
+    let change = match Reader::with(text, |r| read_envelope(r, &mut scratch)) {
+        // Not an object, invalid JSON, or a form the hand-written reader leaves to
+        // serde_json: the generic path gives the precise error or the value.
+        None => Ok(None),
+        Some(Err(e)) => Err(e),
+        Some(Ok(envelope)) => {
+            // The parts go through the same checks as a generically decoded envelope, so both
+            // paths report the same errors and the same metadata.
+            let Envelope {
+                op,
+                row,
+                ts_ms,
+                ts_us,
+                source,
+            } = envelope;
+            let times = EnvelopeTimes {
+                source: source.as_ref(),
+                ts_us: ts_us.as_ref(),
+                ts_ms: ts_ms.as_ref(),
+            };
+            let change = debezium::change(op, row, None, times).map(Some);
+            if let Some(Value::Struct(mut fields)) = source {
+                fields.clear();
+                scratch.source_fields = fields;
+            }
+            change
+        }
     };
-    let envelope = envelope?;
-    // The parts go through the same checks as a generically decoded envelope, so both paths
-    // report the same errors and the same metadata.
-    let Envelope {
-        op,
-        row,
-        ts_ms,
-        ts_us,
-        source,
-    } = envelope;
-    let times = EnvelopeTimes {
-        source: source.as_ref(),
-        ts_us: ts_us.as_ref(),
-        ts_ms: ts_ms.as_ref(),
-    };
-    let change = debezium::change(op, row, None, times).map(Some);
-    if let Some(Value::Struct(mut fields)) = source {
-        fields.clear();
-        scratch.source_fields = fields;
-    }
     SCRATCH.set(scratch);
     change
 }
