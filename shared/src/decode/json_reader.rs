@@ -36,13 +36,12 @@ pub(super) fn parse(text: &str) -> Option<Value> {
     })
 }
 
-/// Scratch stacks reused across documents on a thread: object fields and list items are
-/// gathered here, then moved into one exactly-sized `Vec` when their container closes. The
-/// recent key names and key orders are kept too: repeated keys share one allocation and are
-/// recognised without being scanned.
+/// What the reader keeps across documents on a thread: a stack where list items are gathered,
+/// then moved into one exactly-sized `Vec` when their list closes (an object's members go
+/// straight into a vector sized by its predicted keys); the recent key names and key orders,
+/// so that repeated keys share one allocation and are recognised without being scanned.
 #[derive(Default)]
 struct Scratch {
-    fields: Vec<(FieldName, Value)>,
     items: Vec<Value>,
     names: RecentNames,
     last_keys: LastKeys,
@@ -51,7 +50,6 @@ struct Scratch {
 impl Scratch {
     const fn new() -> Self {
         Scratch {
-            fields: Vec::new(),
             items: Vec::new(),
             names: RecentNames::new(),
             last_keys: LastKeys::new(),
@@ -63,6 +61,9 @@ thread_local! {
     // A constant initial value: no lazy initialisation to check on every document.
     static SCRATCH: Cell<Scratch> = const { Cell::new(Scratch::new()) };
 }
+
+/// The initial capacity of an object's members when no key order is predicted for it.
+const UNPREDICTED_MEMBERS: usize = 8;
 
 /// Scratch vectors larger than this are not kept between documents.
 const KEEP_SCRATCH: usize = 4096;
@@ -90,11 +91,7 @@ impl<'a> Reader<'a> {
         let out = f(&mut reader);
         let mut scratch = reader.scratch;
         // After a failure the stacks may hold parts of the abandoned document.
-        scratch.fields.clear();
         scratch.items.clear();
-        if scratch.fields.capacity() > KEEP_SCRATCH {
-            scratch.fields = Vec::new();
-        }
         if scratch.items.capacity() > KEEP_SCRATCH {
             scratch.items = Vec::new();
         }
@@ -282,8 +279,14 @@ impl<'a> Reader<'a> {
         if !self.open_object(depth)? {
             return Some(Value::Struct(Vec::new()));
         }
-        let start = self.scratch.fields.len();
         let predicted = self.scratch.last_keys.take(depth);
+        // The members go straight into the object's own vector, sized for the predicted keys
+        // (an object usually has exactly those).
+        let mut fields: Vec<(FieldName, Value)> = Vec::with_capacity(if predicted.is_empty() {
+            UNPREDICTED_MEMBERS
+        } else {
+            predicted.len()
+        });
         // While the members are exactly the predicted keys in order (`matched` of them), the
         // next one needs no duplicate search: the predicted keys are distinct.
         let mut matched = 0;
@@ -291,25 +294,26 @@ impl<'a> Reader<'a> {
         let mut members = ObjectMembers::default();
         loop {
             read += 1;
-            let in_order = matched == self.scratch.fields.len() - start;
+            let in_order = matched == fields.len();
             match predicted.get(matched) {
                 Some(name) if in_order && self.predicted_key(name)? => {
                     let value = self.value(depth + 1)?;
-                    self.scratch.fields.push((name.clone(), value));
+                    fields.push((name.clone(), value));
                     matched += 1;
                 }
                 _ => {
                     let key = self.key()?;
                     let key = self.name(key);
                     let value = self.value(depth + 1)?;
-                    members.add(&mut self.scratch.fields, start, key, value);
+                    members.add(&mut fields, 0, key, value);
                 }
             }
             if !self.next_or_close(b'}')? {
                 break;
             }
         }
-        let fields: Vec<(FieldName, Value)> = self.scratch.fields.drain(start..).collect();
+        // Rows keep their objects for the whole batch: no spare capacity.
+        fields.shrink_to_fit();
         let last_keys = &mut self.scratch.last_keys;
         if matched == read && matched == predicted.len() {
             last_keys.give_back(depth, predicted);
