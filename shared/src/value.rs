@@ -38,9 +38,9 @@ pub enum Value {
     Struct(Vec<(FieldName, Value)>),
 }
 
-/// The text of a string value. Texts of up to 24 bytes are kept inline, without an
-/// allocation: most column values are short (codes, statuses, amounts, e-mail addresses), and
-/// an allocation and a free per value were a tenth of decoding a change event.
+/// The text of a string value. Texts of up to 24 bytes are kept inline, in the `Value`
+/// itself (which is 32 bytes anyway, for `Decimal`'s `i128`): most column values are short
+/// (codes, statuses, amounts, e-mail addresses), and each took an allocation and a free.
 pub type Text = compact_str::CompactString;
 
 /// The name of a struct field or row column. Shared, not owned: every record of a table
@@ -505,6 +505,19 @@ pub fn format_timestamp(micros: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_texts_live_inside_a_value_of_32_bytes() {
+        assert_eq!(std::mem::size_of::<Value>(), 32);
+        let short = Text::from("user1234@example.com");
+        assert!(!short.is_heap_allocated());
+        assert!(!Text::from("a".repeat(24)).is_heap_allocated());
+        assert!(Text::from("a".repeat(25)).is_heap_allocated());
+        assert_eq!(
+            Value::String(short),
+            Value::String("user1234@example.com".into())
+        );
+    }
 
     #[test]
     fn merge_widens_safely() {
