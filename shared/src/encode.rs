@@ -637,27 +637,34 @@ fn values_repeat(column: &ArrayRef) -> bool {
 /// Whether the non-null values at `indices` (the first [`DICTIONARY_SAMPLE`] of them) hold at
 /// most one distinct value per two. Distinct values are counted by their 64-bit hashes in a
 /// small open-addressing table on the stack (no hash set or sort per column: the decision is
-/// taken for every column of every table of a batch); a collision could only make a column
-/// look a little more repetitive than it is.
+/// taken for every column of every file); a collision could only make a column look a little
+/// more repetitive than it is. The count stops as soon as the answer is no, which a column of
+/// unique values (ids, offsets, timestamps) reaches halfway.
 fn repeat_often<'v>(
-    indices: impl Iterator<Item = usize>,
+    indices: impl ExactSizeIterator<Item = usize>,
     value: impl Fn(usize) -> Option<&'v [u8]>,
 ) -> bool {
     // Twice the sample: the table is never more than half full, so probes stay short and an
     // empty slot is always found.
     const SLOTS: usize = 2 * DICTIONARY_SAMPLE;
+    let indices = indices.take(DICTIONARY_SAMPLE);
+    // At most this many values are seen (nulls are not counted).
+    let most = indices.len();
     let mut table = [0u64; SLOTS];
     let (mut seen, mut distinct) = (0usize, 0usize);
-    for bytes in indices.take(DICTIONARY_SAMPLE).filter_map(value) {
+    for bytes in indices.filter_map(value) {
         seen += 1;
-        // 0 marks an empty slot: hashes are made odd.
-        let hash = xxhash_rust::xxh3::xxh3_64(bytes) | 1;
+        // 0 marks an empty slot.
+        let hash = sample_hash(bytes).max(1);
         let mut slot = (hash >> 32) as usize % SLOTS;
         loop {
             match table[slot] {
                 0 => {
                     table[slot] = hash;
                     distinct += 1;
+                    if distinct * 2 > most {
+                        return false;
+                    }
                     break;
                 }
                 h if h == hash => break,
@@ -666,6 +673,30 @@ fn repeat_often<'v>(
         }
     }
     distinct * 2 <= seen
+}
+
+/// The hash of a sampled value: 4- and 8-byte values (integers, dates, timestamps, short
+/// texts) are mixed in a few instructions, without collisions among values of one width;
+/// longer ones go through xxh3.
+#[inline]
+fn sample_hash(bytes: &[u8]) -> u64 {
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    let word = match bytes.len() {
+        4 => bytes
+            .try_into()
+            .map(|b| u64::from(u32::from_le_bytes(b)) | 4 << 32),
+        8 => bytes.try_into().map(u64::from_le_bytes),
+        _ => return xxhash_rust::xxh3::xxh3_64(bytes),
+    };
+    match word {
+        // A bijection of the word: multiplying by an odd constant, then folding the high half
+        // into the low (the slot comes from bits 32..64, the table compares all 64).
+        Ok(w) => {
+            let m = w.wrapping_mul(K);
+            m ^ (m >> 29)
+        }
+        Err(_) => xxhash_rust::xxh3::xxh3_64(bytes),
+    }
 }
 
 /// How many values of a file's column [`values_repeat`] looks at.
@@ -706,10 +737,37 @@ mod tests {
         assert!(!repeat_often(0..DICTIONARY_SAMPLE, |i| Some(
             &numbers[i % over][..]
         )));
+        // Mostly nulls: only the values seen count.
+        assert!(repeat_often(0..DICTIONARY_SAMPLE, |i| {
+            (i % 5 == 0).then_some(&numbers[i % 2][..])
+        }));
+        assert!(!repeat_often(0..DICTIONARY_SAMPLE, |i| {
+            (i % 5 == 0).then_some(&numbers[i][..])
+        }));
         // Only the first sample counts, however many indices are given.
         assert!(!repeat_often(0..10 * DICTIONARY_SAMPLE, |i| {
             Some(&numbers[if i < DICTIONARY_SAMPLE { i } else { 0 }][..])
         }));
+    }
+
+    #[test]
+    fn sample_hashes_of_one_width_never_collide() {
+        use std::collections::HashSet;
+        let wide: HashSet<u64> = (0..200_000u64)
+            .chain((0..200_000u64).map(|n| n * 1_000_017 + (1 << 50)))
+            .collect();
+        let hashes: HashSet<u64> = wide.iter().map(|n| sample_hash(&n.to_le_bytes())).collect();
+        assert_eq!(hashes.len(), wide.len());
+        let narrow: HashSet<u32> = (0..200_000u32)
+            .chain((0..200_000u32).map(|n| n.wrapping_mul(2_654_435_761)))
+            .collect();
+        let hashes: HashSet<u64> = narrow
+            .iter()
+            .map(|n| sample_hash(&n.to_le_bytes()))
+            .collect();
+        assert_eq!(hashes.len(), narrow.len());
+        // Other lengths are hashed by xxh3.
+        assert_eq!(sample_hash(b"paid!"), xxhash_rust::xxh3::xxh3_64(b"paid!"));
     }
 
     fn row(offset: i64, data: Vec<(&str, Value)>) -> Row {
