@@ -635,44 +635,81 @@ fn values_repeat(column: &ArrayRef) -> bool {
 }
 
 /// Whether the non-null values at `indices` (the first [`DICTIONARY_SAMPLE`] of them) hold at
-/// most one distinct value per two. Distinct values are counted by their 64-bit hashes in a
-/// small open-addressing table on the stack (no hash set or sort per column: the decision is
-/// taken for every column of every file); a collision could only make a column look a little
-/// more repetitive than it is. The count stops as soon as the answer is no, which a column of
-/// unique values (ids, offsets, timestamps) reaches halfway.
+/// most one distinct value per two. Distinct values are counted by their hashes in a small
+/// open-addressing table (no hash set or sort per column: the decision is taken for every
+/// column of every file); a collision could only make a column look a little more repetitive
+/// than it is. The count stops as soon as the answer is no, which a column of unique values
+/// (ids, offsets, timestamps) reaches halfway.
 fn repeat_often<'v>(
     indices: impl ExactSizeIterator<Item = usize>,
     value: impl Fn(usize) -> Option<&'v [u8]>,
 ) -> bool {
-    // Twice the sample: the table is never more than half full, so probes stay short and an
-    // empty slot is always found.
-    const SLOTS: usize = 2 * DICTIONARY_SAMPLE;
     let indices = indices.take(DICTIONARY_SAMPLE);
     // At most this many values are seen (nulls are not counted).
     let most = indices.len();
-    let mut table = [0u64; SLOTS];
-    let (mut seen, mut distinct) = (0usize, 0usize);
-    for bytes in indices.filter_map(value) {
-        seen += 1;
-        // 0 marks an empty slot.
-        let hash = sample_hash(bytes).max(1);
-        let mut slot = (hash >> 32) as usize % SLOTS;
-        loop {
-            match table[slot] {
-                0 => {
-                    table[slot] = hash;
+    SAMPLE_TABLE.with(|table| {
+        let mut table = table.borrow_mut();
+        let generation = table.next_generation();
+        let (mut seen, mut distinct) = (0usize, 0usize);
+        for bytes in indices.filter_map(&value) {
+            seen += 1;
+            let hash = sample_hash(bytes);
+            // The high half picks the slot, the low half is kept (with the generation).
+            let entry = generation | (hash & 0xFFFF_FFFF);
+            let mut slot = (hash >> 32) as usize % SAMPLE_SLOTS;
+            loop {
+                let current = table.slots[slot];
+                if current >> 32 != generation >> 32 {
+                    // Empty: written by an earlier count.
+                    table.slots[slot] = entry;
                     distinct += 1;
                     if distinct * 2 > most {
                         return false;
                     }
                     break;
                 }
-                h if h == hash => break,
-                _ => slot = (slot + 1) % SLOTS,
+                if current == entry {
+                    break;
+                }
+                slot = (slot + 1) % SAMPLE_SLOTS;
             }
         }
+        distinct * 2 <= seen
+    })
+}
+
+/// Slots of [`SampleTable`]: twice the sample, so the table is never more than half full,
+/// probes stay short and an empty slot is always found.
+const SAMPLE_SLOTS: usize = 2 * DICTIONARY_SAMPLE;
+
+/// The table [`repeat_often`] counts in, kept per thread so that it needs no clearing: each
+/// slot holds a count's generation (high half) and a value's hash (low half); a slot of
+/// another generation is empty.
+struct SampleTable {
+    generation: u32,
+    slots: [u64; SAMPLE_SLOTS],
+}
+
+impl SampleTable {
+    /// The next count's generation, in the high half of a slot.
+    fn next_generation(&mut self) -> u64 {
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            // Wrapped: slots of old counts could pass for the new one's.
+            self.slots = [0; SAMPLE_SLOTS];
+            self.generation = 1;
+        }
+        u64::from(self.generation) << 32
     }
-    distinct * 2 <= seen
+}
+
+thread_local! {
+    static SAMPLE_TABLE: std::cell::RefCell<SampleTable> = const {
+        std::cell::RefCell::new(SampleTable {
+            generation: 0,
+            slots: [0; SAMPLE_SLOTS],
+        })
+    };
 }
 
 /// The hash of a sampled value: 4- and 8-byte values (integers, dates, timestamps, short
@@ -748,6 +785,23 @@ mod tests {
         assert!(!repeat_often(0..10 * DICTIONARY_SAMPLE, |i| {
             Some(&numbers[if i < DICTIONARY_SAMPLE { i } else { 0 }][..])
         }));
+    }
+
+    #[test]
+    fn counts_do_not_see_each_others_values_even_when_generations_wrap() {
+        let numbers: Vec<[u8; 8]> = (0..DICTIONARY_SAMPLE as u64)
+            .map(u64::to_le_bytes)
+            .collect();
+        let unique = || repeat_often(0..DICTIONARY_SAMPLE, |i| Some(&numbers[i][..]));
+        let pairs = || repeat_often(0..DICTIONARY_SAMPLE, |i| Some(&numbers[i / 2][..]));
+        SAMPLE_TABLE.with(|t| t.borrow_mut().generation = u32::MAX - 2);
+        for _ in 0..3 {
+            // Each count after one that filled the table with the same values.
+            assert!(pairs());
+            assert!(pairs());
+            assert!(!unique());
+        }
+        assert!(SAMPLE_TABLE.with(|t| t.borrow().generation) < 10);
     }
 
     #[test]
