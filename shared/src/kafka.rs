@@ -308,6 +308,8 @@ pub fn partitions(event: &KafkaEvent) -> Result<Vec<PartitionRecords<'_>>, Event
         return Err(EventError::Source(source.clone()));
     }
     let mut out: Vec<PartitionRecords<'_>> = Vec::new();
+    // Where the previous record went.
+    let mut last: Option<usize> = None;
     let mut groups: Vec<(&String, &Vec<KafkaRecord>)> = event.records.iter().collect();
     groups.sort_by(|a, b| a.0.cmp(b.0));
     for (group, records) in groups {
@@ -333,20 +335,28 @@ pub fn partitions(event: &KafkaEvent) -> Result<Vec<PartitionRecords<'_>>, Event
                 value_b64: record.value.as_ref().map(Base64Text::as_bytes),
                 record,
             };
-            match out
-                .iter_mut()
-                .find(|p| p.topic == topic && p.partition == partition)
-            {
-                Some(p) => p.records.push(r),
+            // A group usually holds one topic-partition, so the record usually joins the
+            // previous record's; other partitions are searched (partition number first).
+            let same = |p: &PartitionRecords<'_>| p.partition == partition && p.topic == topic;
+            let found = match last {
+                Some(i) if out.get(i).is_some_and(same) => Some(i),
+                _ => out.iter().position(same),
+            };
+            match found {
+                Some(i) => {
+                    out[i].records.push(r);
+                    last = Some(i);
+                }
                 None => {
-                    // A group usually holds one topic-partition: room for all of it at once.
+                    // Room for the whole group at once.
                     let mut first = Vec::with_capacity(records.len());
                     first.push(r);
                     out.push(PartitionRecords {
                         topic,
                         partition,
                         records: first,
-                    })
+                    });
+                    last = Some(out.len() - 1);
                 }
             }
         }
@@ -442,6 +452,40 @@ mod tests {
             KafkaEvent::from_json(b"{\"records\": [1"),
             Err(EventError::Payload { .. })
         ));
+    }
+
+    #[test]
+    fn records_of_several_partitions_in_one_group_are_split_by_topic_and_partition() {
+        let event = KafkaEvent::from_json(
+            br#"{"records": {"x-0": [
+                {"topic": "a", "partition": 0, "offset": 3},
+                {"topic": "a", "partition": 1, "offset": 9},
+                {"topic": "b", "partition": 0, "offset": 2},
+                {"topic": "a", "partition": 0, "offset": 1},
+                {"topic": "a", "partition": 1, "offset": 8},
+                {"topic": "a", "partition": 0, "offset": 2}],
+              "a-1": [{"topic": "a", "partition": 1, "offset": 7}]}}"#,
+        )
+        .unwrap();
+        let parts: Vec<(&str, i32, Vec<i64>)> = partitions(&event)
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p.topic,
+                    p.partition,
+                    p.records.iter().map(|r| r.offset).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            parts,
+            [
+                ("a", 0, vec![1, 2, 3]),
+                ("a", 1, vec![7, 8, 9]),
+                ("b", 0, vec![2]),
+            ]
+        );
     }
 
     #[test]
