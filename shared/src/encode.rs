@@ -714,7 +714,8 @@ thread_local! {
 
 /// The hash of a sampled value: 4- and 8-byte values (integers, dates, timestamps, short
 /// texts) are mixed in a few instructions, without collisions among values of one width;
-/// longer ones go through xxh3.
+/// other lengths go through xxh3. [`repeat_often`] places a value by the high half and keeps
+/// the low half.
 #[inline]
 fn sample_hash(bytes: &[u8]) -> u64 {
     const K: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -726,8 +727,8 @@ fn sample_hash(bytes: &[u8]) -> u64 {
         _ => return xxhash_rust::xxh3::xxh3_64(bytes),
     };
     match word {
-        // A bijection of the word: multiplying by an odd constant, then folding the high half
-        // into the low (the slot comes from bits 32..64, the table compares all 64).
+        // A bijection of the word: multiplying by an odd constant (which carries every bit
+        // into the high half), then folding the high half into the low.
         Ok(w) => {
             let m = w.wrapping_mul(K);
             m ^ (m >> 29)
