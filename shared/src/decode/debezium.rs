@@ -217,13 +217,7 @@ pub fn log_position(source: &Value) -> Option<Text> {
             // Every change row carries one: the 23 bytes are written on the stack and kept
             // inline in the `Text`, without an allocation.
             let mut out = *b"pg:00000000000000000000";
-            let mut end = out.len();
-            let mut rest = lsn;
-            while rest > 0 {
-                end -= 1;
-                out[end] = b'0' + (rest % 10) as u8;
-                rest /= 10;
-            }
+            out[3..].copy_from_slice(&zero_padded_20(lsn).0);
             return std::str::from_utf8(&out).ok().map(Text::from);
         }
         let mut out = String::with_capacity(24);
@@ -272,10 +266,21 @@ fn push_zero_padded(out: &mut String, n: i64, width: usize) {
         let _ = write!(out, "{n:0width$}");
         return;
     }
-    // Digits from the right into a buffer of zeros: the padding up to 20 is already there.
+    // The padding up to 20 is already there.
+    let (digits, start) = zero_padded_20(n.unsigned_abs());
+    for _ in digits.len()..width {
+        out.push('0');
+    }
+    let from = start.min(digits.len().saturating_sub(width));
+    out.push_str(std::str::from_utf8(&digits[from..]).unwrap_or_default());
+}
+
+/// `n`'s decimal digits right-aligned in 20 zeros (every `u64` fits), and where its digits
+/// start (`0` has one digit).
+fn zero_padded_20(n: u64) -> ([u8; 20], usize) {
     let mut digits = [b'0'; 20];
     let mut start = digits.len();
-    let mut rest = n.unsigned_abs();
+    let mut rest = n;
     loop {
         start -= 1;
         digits[start] = b'0' + (rest % 10) as u8;
@@ -284,11 +289,7 @@ fn push_zero_padded(out: &mut String, n: i64, width: usize) {
             break;
         }
     }
-    for _ in digits.len()..width {
-        out.push('0');
-    }
-    let from = start.min(digits.len().saturating_sub(width));
-    out.push_str(std::str::from_utf8(&digits[from..]).unwrap_or_default());
+    (digits, start)
 }
 
 #[cfg(test)]
