@@ -719,22 +719,17 @@ thread_local! {
 #[inline]
 fn sample_hash(bytes: &[u8]) -> u64 {
     const K: u64 = 0x9E37_79B9_7F4A_7C15;
-    let word = match bytes.len() {
-        4 => bytes
-            .try_into()
-            .map(|b| u64::from(u32::from_le_bytes(b)) | 4 << 32),
-        8 => bytes.try_into().map(u64::from_le_bytes),
-        _ => return xxhash_rust::xxh3::xxh3_64(bytes),
+    let word = if let Ok(b) = <[u8; 8]>::try_from(bytes) {
+        u64::from_le_bytes(b)
+    } else if let Ok(b) = <[u8; 4]>::try_from(bytes) {
+        u64::from(u32::from_le_bytes(b)) | 4 << 32
+    } else {
+        return xxhash_rust::xxh3::xxh3_64(bytes);
     };
-    match word {
-        // A bijection of the word: multiplying by an odd constant (which carries every bit
-        // into the high half), then folding the high half into the low.
-        Ok(w) => {
-            let m = w.wrapping_mul(K);
-            m ^ (m >> 29)
-        }
-        Err(_) => xxhash_rust::xxh3::xxh3_64(bytes),
-    }
+    // A bijection of the word: multiplying by an odd constant (which carries every bit into
+    // the high half), then folding the high half into the low.
+    let m = word.wrapping_mul(K);
+    m ^ (m >> 29)
 }
 
 /// How many values of a file's column [`values_repeat`] looks at.
