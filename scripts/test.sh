@@ -7,6 +7,13 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
+# The disk is shared with other work and a run once ran out of it while linking: one build
+# needs no incremental cache, and line tables keep backtraces' file and line at a fraction of
+# full debug info's size.
+export CARGO_INCREMENTAL=0
+export CARGO_PROFILE_DEV_DEBUG=line-tables-only
+export CARGO_PROFILE_TEST_DEBUG=line-tables-only
+
 scripts/venv.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -q -- -D warnings
