@@ -69,7 +69,7 @@ const UNPREDICTED_MEMBERS: usize = 8;
 const KEEP_SCRATCH: usize = 4096;
 
 /// A cursor over one JSON text.
-pub(super) struct Reader<'a> {
+pub(crate) struct Reader<'a> {
     text: &'a str,
     bytes: &'a [u8],
     pos: usize,
@@ -78,7 +78,7 @@ pub(super) struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     /// Runs `f` on a reader over `text`, lending it the thread's scratch stacks.
-    pub(super) fn with<T>(
+    pub(crate) fn with<T>(
         text: &'a str,
         f: impl FnOnce(&mut Reader<'a>) -> Option<T>,
     ) -> Option<T> {
@@ -100,7 +100,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The byte offset of the cursor.
-    pub(super) fn pos(&self) -> usize {
+    pub(crate) fn pos(&self) -> usize {
         self.pos
     }
 
@@ -111,7 +111,7 @@ impl<'a> Reader<'a> {
 
     /// Skips JSON whitespace (space, tab, line feed, carriage return) and returns the next byte.
     #[inline]
-    pub(super) fn skip_ws(&mut self) -> Option<u8> {
+    pub(crate) fn skip_ws(&mut self) -> Option<u8> {
         while let Some(&c) = self.bytes.get(self.pos) {
             if c > b' ' || !matches!(c, b' ' | b'\n' | b'\r' | b'\t') {
                 return Some(c);
@@ -123,7 +123,7 @@ impl<'a> Reader<'a> {
 
     /// Consumes `byte` (after whitespace) or fails.
     #[inline]
-    pub(super) fn expect(&mut self, byte: u8) -> Option<()> {
+    pub(crate) fn expect(&mut self, byte: u8) -> Option<()> {
         if self.skip_ws()? == byte {
             self.pos += 1;
             Some(())
@@ -133,7 +133,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Only whitespace may follow the document.
-    pub(super) fn end(&mut self) -> Option<()> {
+    pub(crate) fn end(&mut self) -> Option<()> {
         match self.skip_ws() {
             None => Some(()),
             Some(_) => None,
@@ -142,7 +142,7 @@ impl<'a> Reader<'a> {
 
     /// After a member or element: `true` on `,` (more follow), `false` on `close`.
     #[inline]
-    pub(super) fn next_or_close(&mut self, close: u8) -> Option<bool> {
+    pub(crate) fn next_or_close(&mut self, close: u8) -> Option<bool> {
         let c = self.skip_ws()?;
         self.pos += 1;
         if c == b',' {
@@ -157,7 +157,7 @@ impl<'a> Reader<'a> {
     /// Opens an object: after `{`, `true` when it has members (the cursor is then on the
     /// first key's opening quote), `false` when it is empty (the cursor is after `}`).
     /// `depth` counts the containers already open around it.
-    pub(super) fn open_object(&mut self, depth: u32) -> Option<bool> {
+    pub(crate) fn open_object(&mut self, depth: u32) -> Option<bool> {
         if depth >= MAX_DEPTH || self.skip_ws()? != b'{' {
             return None;
         }
@@ -174,12 +174,12 @@ impl<'a> Reader<'a> {
 
     /// Reads a member's key and its `:`; the cursor must be on the key (whitespace allowed).
     #[inline]
-    pub(super) fn key(&mut self) -> Option<JsonStr<'a>> {
+    pub(crate) fn key(&mut self) -> Option<JsonStr<'a>> {
         if self.skip_ws()? != b'"' {
             return None;
         }
         self.pos += 1;
-        let key = self.string()?;
+        let key = self.string_body()?;
         self.expect(b':')?;
         Some(key)
     }
@@ -193,7 +193,7 @@ impl<'a> Reader<'a> {
             return Some(None);
         }
         self.pos += 1;
-        self.string().map(Some)
+        self.string_body().map(Some)
     }
 
     /// The shared name of a key (see [`RecentNames`]).
@@ -205,12 +205,90 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Reads a string's raw bytes (its text between the quotes, not unescaped and not checked
+    /// for control characters, as serde_json reads a string as bytes), for text that is never
+    /// read as characters (base64). `None` when the value is not a string, or holds a backslash
+    /// (escapes are left to serde_json). The closing quote is found by a vectorized search: a
+    /// Kafka value's base64 is most of an event's bytes.
+    pub(crate) fn raw_string(&mut self) -> Option<&'a [u8]> {
+        if self.skip_ws()? != b'"' {
+            return None;
+        }
+        let start = self.pos + 1;
+        let rest = self.bytes.get(start..)?;
+        let len = memchr::memchr2(b'"', b'\\', rest)?;
+        if rest[len] != b'"' {
+            return None;
+        }
+        self.pos = start + len + 1;
+        Some(&rest[..len])
+    }
+
+    /// Reads an integer in `i64`'s range; `None` for any other value (a fraction, an
+    /// exponent, `-0`, an integer beyond `i64`, not a number), which serde_json judges.
+    ///
+    /// Integers of more than 18 digits are left to serde_json too (an offset or a timestamp in
+    /// milliseconds has at most 13), so the value never overflows.
+    pub(crate) fn integer(&mut self) -> Option<i64> {
+        let negative = match self.skip_ws()? {
+            b'-' => true,
+            b'0'..=b'9' => false,
+            _ => return None,
+        };
+        let b = self.bytes;
+        let first = self.pos + usize::from(negative);
+        let (mut n, mut i) = word_digits(b, first, first, 0);
+        while let Some(&c @ b'0'..=b'9') = b.get(i) {
+            n = n * 10 + u64::from(c - b'0');
+            i += 1;
+            if i - first > 18 {
+                return None;
+            }
+        }
+        let digits = i - first;
+        // No digit, a leading zero, or a fraction or exponent: serde_json's to judge.
+        if digits == 0
+            || (digits > 1 && b[first] == b'0')
+            || matches!(b.get(i), Some(b'.' | b'e' | b'E'))
+        {
+            return None;
+        }
+        self.pos = i;
+        let n = n as i64;
+        match (negative, n) {
+            // serde_json reads `-0` as a float.
+            (true, 0) => None,
+            (true, n) => Some(-n),
+            (false, n) => Some(n),
+        }
+    }
+
+    /// Consumes a `null` under the cursor (whitespace allowed): `Some(true)`; `Some(false)`
+    /// when the value is something else (the cursor is then on it); `None` when it starts like
+    /// `null` but is not.
+    pub(crate) fn null(&mut self) -> Option<bool> {
+        if self.skip_ws()? != b'n' {
+            return Some(false);
+        }
+        self.literal(b"null", true)
+    }
+
+    /// Reads a string value (after whitespace): `None` when the value is not a string or is
+    /// one this reader leaves to serde_json.
+    pub(crate) fn string(&mut self) -> Option<JsonStr<'a>> {
+        if self.skip_ws()? != b'"' {
+            return None;
+        }
+        self.pos += 1;
+        self.string_body()
+    }
+
     /// Reads any value; `depth` counts the containers open around it.
     pub(super) fn value(&mut self, depth: u32) -> Option<Value> {
         match self.skip_ws()? {
             b'"' => {
                 self.pos += 1;
-                Some(Value::String(self.string()?.into_text()))
+                Some(Value::String(self.string_body()?.into_text()))
             }
             b'{' => self.object(depth),
             b'[' => self.list(depth),
@@ -223,7 +301,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Steps over any value, checking it as [`Reader::value`] would, without building it.
-    pub(super) fn skip_value(&mut self, depth: u32) -> Option<()> {
+    pub(crate) fn skip_value(&mut self, depth: u32) -> Option<()> {
         match self.skip_ws()? {
             b'"' => {
                 self.pos += 1;
@@ -330,7 +408,7 @@ impl<'a> Reader<'a> {
     /// [`LastKeys`]); if so its `:` is consumed too. `None` when it is, but no `:` follows
     /// (invalid JSON, as [`Reader::key`] would find).
     #[inline]
-    pub(super) fn predicted_key(&mut self, name: &str) -> Option<bool> {
+    pub(crate) fn predicted_key(&mut self, name: &str) -> Option<bool> {
         if self.skip_ws()? != b'"' {
             return Some(false);
         }
@@ -379,7 +457,7 @@ impl<'a> Reader<'a> {
 
     /// Reads a string whose opening quote is consumed, through its closing quote.
     #[inline(always)]
-    fn string(&mut self) -> Option<JsonStr<'a>> {
+    fn string_body(&mut self) -> Option<JsonStr<'a>> {
         let start = self.pos;
         let i = find_special(self.bytes, start);
         if self.bytes.get(i) == Some(&b'"') {
@@ -447,18 +525,9 @@ impl<'a> Reader<'a> {
             c @ b'1'..=b'9' => {
                 i += 1;
                 let first = i - 1;
-                let mut n = u64::from(c - b'0');
-                // The digits a word holds at a time, up to 17 in all (n < 10^17: no
-                // overflow), then one at a time. Most numbers end within the first word.
-                while i - first <= 9
-                    && let Some((value, count)) = leading_digits(b, i)
-                {
-                    n = n * POWERS_OF_TEN[count] + value;
-                    i += count;
-                    if count < 8 {
-                        break;
-                    }
-                }
+                // Most numbers end within the first word; then one digit at a time.
+                let (mut n, end) = word_digits(b, first, i, u64::from(c - b'0'));
+                i = end;
                 while let Some(&c @ b'0'..=b'9') = b.get(i) {
                     let digit = u64::from(c - b'0');
                     n = if i - first < 19 {
@@ -502,6 +571,23 @@ impl<'a> Reader<'a> {
             }
         })
     }
+}
+
+/// Continues the digits of a number that begins at `first`, read up to `i` with value `n`,
+/// a word at a time while at most nine digits are read (so at most 17 in all: `n < 10^17`, no
+/// overflow). Returns the value and the position after the digits read.
+#[inline]
+fn word_digits(b: &[u8], first: usize, mut i: usize, mut n: u64) -> (u64, usize) {
+    while i - first <= 9
+        && let Some((value, count)) = leading_digits(b, i)
+    {
+        n = n * POWERS_OF_TEN[count] + value;
+        i += count;
+        if count < 8 {
+            break;
+        }
+    }
+    (n, i)
 }
 
 /// 10^k for the digit counts [`leading_digits`] gives.
@@ -548,15 +634,22 @@ fn leading_digits(b: &[u8], i: usize) -> Option<(u64, usize)> {
 }
 
 /// A string read from the document: borrowed when it has no escapes.
-pub(super) enum JsonStr<'a> {
+pub(crate) enum JsonStr<'a> {
     Borrowed(&'a str),
     Owned(String),
 }
 
 impl JsonStr<'_> {
-    pub(super) fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         match self {
             JsonStr::Borrowed(s) => s,
+            JsonStr::Owned(s) => s,
+        }
+    }
+
+    pub(crate) fn into_string(self) -> String {
+        match self {
+            JsonStr::Borrowed(s) => s.to_string(),
             JsonStr::Owned(s) => s,
         }
     }

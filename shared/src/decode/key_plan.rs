@@ -14,12 +14,12 @@ use super::json_reader::{JsonStr, Reader};
 const MAX_PLANNED_KEYS: usize = 64;
 
 /// The planned keys of one kind of object. `T` is what a key means to the reader.
-pub(super) struct KeyPlan<T> {
+pub(crate) struct KeyPlan<T> {
     keys: Vec<(Box<str>, T)>,
 }
 
 impl<T> KeyPlan<T> {
-    pub(super) const fn new() -> Self {
+    pub(crate) const fn new() -> Self {
         KeyPlan { keys: Vec::new() }
     }
 }
@@ -32,7 +32,7 @@ impl<T> Default for KeyPlan<T> {
 
 /// Reads one object's keys against a plan; [`PlannedKeys::finish`] records its keys as the
 /// plan for the next object of the kind.
-pub(super) struct PlannedKeys<'p, T> {
+pub(crate) struct PlannedKeys<'p, T> {
     plan: &'p mut KeyPlan<T>,
     /// How many keys so far were the planned ones, in order.
     matched: usize,
@@ -43,7 +43,7 @@ pub(super) struct PlannedKeys<'p, T> {
 }
 
 impl<'p, T: Copy> PlannedKeys<'p, T> {
-    pub(super) fn new(plan: &'p mut KeyPlan<T>) -> Self {
+    pub(crate) fn new(plan: &'p mut KeyPlan<T>) -> Self {
         PlannedKeys {
             plan,
             matched: 0,
@@ -56,7 +56,7 @@ impl<'p, T: Copy> PlannedKeys<'p, T> {
     /// allowed) and answers what it means: the planned meaning when the key is spelled as
     /// planned, else `classify` of its text. `None` where [`Reader::key`] gives `None`.
     #[inline]
-    pub(super) fn next(&mut self, r: &mut Reader<'_>, classify: impl Fn(&str) -> T) -> Option<T> {
+    pub(crate) fn next(&mut self, r: &mut Reader<'_>, classify: impl Fn(&str) -> T) -> Option<T> {
         if self.read.is_none() {
             if let Some((text, meaning)) = self.plan.keys.get(self.matched)
                 && r.predicted_key(text)?
@@ -85,7 +85,7 @@ impl<'p, T: Copy> PlannedKeys<'p, T> {
 
     /// After the object's last member: its keys become the plan (unless one had escapes or
     /// there are too many).
-    pub(super) fn finish(self) {
+    pub(crate) fn finish(self) {
         match self.read {
             None => self.plan.keys.truncate(self.matched),
             Some(read) if self.recordable && read.len() <= MAX_PLANNED_KEYS => {

@@ -11,8 +11,8 @@ pub mod connect;
 pub mod debezium;
 pub mod debezium_json;
 pub mod json;
-mod json_reader;
-mod key_plan;
+pub(crate) mod json_reader;
+pub(crate) mod key_plan;
 mod names;
 
 use crate::value::{ColumnType, Value};
