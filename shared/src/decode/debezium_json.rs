@@ -12,7 +12,7 @@ use super::DecodeError;
 use super::debezium::{self, Change, EnvelopeTimes, Op};
 use super::json_reader::{JsonStr, Reader};
 use super::key_plan::{KeyPlan, PlannedKeys};
-use crate::value::{FieldName, Value, same_text};
+use crate::value::{FieldName, Value, same_name, same_text};
 
 /// Decodes a Debezium JSON envelope, or `Ok(None)` when the value is not one.
 pub fn decode(bytes: &[u8]) -> Result<Option<Change>, DecodeError> {
@@ -60,6 +60,8 @@ struct Scratch {
     /// The kept `source` fields of the last envelope, emptied: every change has a `source`
     /// block, read for its times and position and dropped, so its vector is reused.
     source_fields: Vec<(FieldName, Value)>,
+    /// The names of [`SOURCE_FIELDS`], made once: every change's `source` has some of them.
+    source_names: Vec<FieldName>,
     /// The keys of the last envelope and of its `source` block (see [`KeyPlan`]).
     envelope_keys: KeyPlan<EnvelopeKey>,
     source_keys: KeyPlan<SourceKey>,
@@ -69,6 +71,7 @@ impl Scratch {
     const fn new() -> Self {
         Scratch {
             source_fields: Vec::new(),
+            source_names: Vec::new(),
             envelope_keys: KeyPlan::new(),
             source_keys: KeyPlan::new(),
         }
@@ -170,6 +173,7 @@ fn read_envelope(
                     source = Some(read_source(
                         r,
                         &mut scratch.source_fields,
+                        &mut scratch.source_names,
                         &mut scratch.source_keys,
                     )?)
                 }
@@ -233,12 +237,17 @@ const SOURCE_FIELDS: &[&str] = &[
 
 /// Reads `source`, keeping only [`SOURCE_FIELDS`] of an object. A `source` that is not an
 /// object is read as `null`: [`debezium::unwrap`] finds no field in either.
-/// `fields` is the emptied vector of a previous `source`, reused.
+/// `fields` is the emptied vector of a previous `source`, reused; `names` the names of
+/// [`SOURCE_FIELDS`] (made here the first time).
 fn read_source(
     r: &mut Reader<'_>,
     fields: &mut Vec<(FieldName, Value)>,
+    names: &mut Vec<FieldName>,
     plan: &mut KeyPlan<SourceKey>,
 ) -> Option<Value> {
+    if names.is_empty() {
+        *names = SOURCE_FIELDS.iter().map(|n| FieldName::from(*n)).collect();
+    }
     if r.skip_ws()? != b'{' {
         r.skip_value(1)?;
         return Some(Value::Null);
@@ -249,12 +258,12 @@ fn read_source(
         loop {
             match keys.next(r, source_key)? {
                 Some(kept) => {
-                    let name = SOURCE_FIELDS[kept];
+                    let name = &names[kept];
                     let value = r.value(2)?;
                     // A duplicated key keeps its last value, as the generic decoder does.
-                    match fields.iter_mut().find(|(n, _)| &**n == name) {
+                    match fields.iter_mut().find(|(n, _)| same_name(n, name)) {
                         Some(field) => field.1 = value,
-                        None => fields.push((r.name(JsonStr::Borrowed(name)), value)),
+                        None => fields.push((name.clone(), value)),
                     }
                 }
                 None => r.skip_value(2)?,
