@@ -13,7 +13,7 @@ struct Counting;
 
 /// The allocator the Lambda binaries use; the counter wraps it. (Its own metadata and
 /// retained pages are not counted: this is live heap, the figure that scales with input.)
-static INNER: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static INNER: deltasink::allocator::MiMalloc = deltasink::allocator::MiMalloc;
 
 static LIVE: AtomicUsize = AtomicUsize::new(0);
 static PEAK: AtomicUsize = AtomicUsize::new(0);

@@ -8,7 +8,7 @@ mod support;
 
 // The allocator the Lambda binaries use, with the stage function's settings.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: deltasink::allocator::MiMalloc = deltasink::allocator::MiMalloc;
 
 fn bench(c: &mut Criterion) {
     deltasink::allocator::keep_freed_memory();

@@ -19,7 +19,7 @@ use serde_json::Value as Json;
 /// mimalloc: the stage pipeline allocates many small values; glibc malloc was a quarter of its
 /// profile (see the README benchmarks).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: deltasink::allocator::MiMalloc = deltasink::allocator::MiMalloc;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

@@ -23,7 +23,7 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::{Value as Json, json};
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: deltasink::allocator::MiMalloc = deltasink::allocator::MiMalloc;
 
 type Maintain = Maintainer<S3Store, WarehouseClient, SystemClock>;
 

@@ -17,7 +17,7 @@ use payload::{Payloads, ReadPayloadLayer};
 /// profile (see the README benchmarks). Freed memory stays with the process between
 /// invocations (`deltasink::allocator`).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: deltasink::allocator::MiMalloc = deltasink::allocator::MiMalloc;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
