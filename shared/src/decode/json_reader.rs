@@ -110,15 +110,28 @@ impl<'a> Reader<'a> {
     }
 
     /// Skips JSON whitespace (space, tab, line feed, carriage return) and returns the next byte.
-    #[inline]
+    /// Compact JSON (what Kafka Connect and Debezium write) has no whitespace between tokens:
+    /// the byte under the cursor is checked inline, spaces are stepped over out of line.
+    #[inline(always)]
     pub(crate) fn skip_ws(&mut self) -> Option<u8> {
-        while let Some(&c) = self.bytes.get(self.pos) {
+        let c = *self.bytes.get(self.pos)?;
+        if c > b' ' {
+            return Some(c);
+        }
+        self.skip_ws_from(c)
+    }
+
+    /// [`Reader::skip_ws`] from a byte at or below a space under the cursor.
+    #[cold]
+    #[inline(never)]
+    fn skip_ws_from(&mut self, mut c: u8) -> Option<u8> {
+        loop {
             if c > b' ' || !matches!(c, b' ' | b'\n' | b'\r' | b'\t') {
                 return Some(c);
             }
             self.pos += 1;
+            c = *self.bytes.get(self.pos)?;
         }
-        None
     }
 
     /// Consumes `byte` (after whitespace) or fails.
