@@ -503,9 +503,21 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Steps over a string whose opening quote is consumed, checking its escapes.
+    /// Steps over a string whose opening quote is consumed, checking its escapes. Inline up to
+    /// the first special byte (most strings have no escape: that is their closing quote).
+    #[inline(always)]
     fn skip_string(&mut self) -> Option<()> {
-        let mut i = find_special(self.bytes, self.pos);
+        let i = find_special(self.bytes, self.pos);
+        if self.bytes.get(i) == Some(&b'"') {
+            self.pos = i + 1;
+            return Some(());
+        }
+        self.skip_string_from(i)
+    }
+
+    /// [`Reader::skip_string`] from its first special byte that is not the closing quote.
+    #[inline(never)]
+    fn skip_string_from(&mut self, mut i: usize) -> Option<()> {
         loop {
             match *self.bytes.get(i)? {
                 b'"' => {
@@ -557,16 +569,7 @@ impl<'a> Reader<'a> {
             _ => return None,
         };
         if matches!(b.get(i), Some(b'.' | b'e' | b'E')) {
-            // A fraction or an exponent: the span goes to serde_json itself, so the float is
-            // exactly the one the reference makes (its rounding included); "out of range"
-            // and malformed spans answer `None`. Debezium values rarely carry floats.
-            i += 1;
-            while let Some(b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-') = b.get(i) {
-                i += 1;
-            }
-            let value = serde_json::from_str::<f64>(self.text.get(self.pos..i)?).ok()?;
-            self.pos = i;
-            return Some(Value::Float(value));
+            return self.float(i);
         }
         self.pos = i;
         Some(if positive {
@@ -583,6 +586,25 @@ impl<'a> Reader<'a> {
                 Value::Int(negative)
             }
         })
+    }
+}
+
+impl Reader<'_> {
+    /// The rest of a number with a fraction or an exponent, from its `.`, `e` or `E` at `i`:
+    /// the span goes to serde_json itself, so the float is exactly the one the reference makes
+    /// (its rounding included); "out of range" and malformed spans answer `None`. Debezium
+    /// values rarely carry floats.
+    #[cold]
+    #[inline(never)]
+    fn float(&mut self, mut i: usize) -> Option<Value> {
+        let b = self.bytes;
+        i += 1;
+        while let Some(b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-') = b.get(i) {
+            i += 1;
+        }
+        let value = serde_json::from_str::<f64>(self.text.get(self.pos..i)?).ok()?;
+        self.pos = i;
+        Some(Value::Float(value))
     }
 }
 
