@@ -387,7 +387,7 @@ impl<'a> Reader<'a> {
             read += 1;
             let in_order = matched == fields.len();
             match predicted.get(matched) {
-                Some(name) if in_order && self.predicted_key(name)? => {
+                Some((name, spelling)) if in_order && self.predicted_key(name, spelling)? => {
                     let value = self.value(depth + 1)?;
                     fields.push((name.clone(), value));
                     matched += 1;
@@ -419,9 +419,28 @@ impl<'a> Reader<'a> {
 
     /// Whether the key under the cursor is spelled exactly `name` (a plain name, see
     /// [`LastKeys`]); if so its `:` is consumed too. `None` when it is, but no `:` follows
-    /// (invalid JSON, as [`Reader::key`] would find).
-    #[inline]
-    pub(crate) fn predicted_key(&mut self, name: &str) -> Option<bool> {
+    /// (invalid JSON, as [`Reader::key`] would find). `spelling` is `name`'s
+    /// [`KeySpelling`], if it has one: compact JSON is then recognised in a few word
+    /// comparisons.
+    #[inline(always)]
+    pub(crate) fn predicted_key(
+        &mut self,
+        name: &str,
+        spelling: &Option<KeySpelling>,
+    ) -> Option<bool> {
+        if let Some(spelling) = spelling
+            && spelling.is_at(self.bytes, self.pos)
+        {
+            self.pos += spelling.len;
+            return Some(true);
+        }
+        self.spaced_predicted_key(name)
+    }
+
+    /// [`Reader::predicted_key`] byte by byte: whitespace around the key, a name without a
+    /// spelling, the end of the text near, or another key.
+    #[inline(never)]
+    fn spaced_predicted_key(&mut self, name: &str) -> Option<bool> {
         if self.skip_ws()? != b'"' {
             return Some(false);
         }
@@ -668,6 +687,79 @@ fn leading_digits(b: &[u8], i: usize) -> Option<(u64, usize)> {
     ))
 }
 
+/// A key as compact JSON writes it before its value, `"name":`, kept as up to three
+/// little-endian words and masks for the bytes it has: [`Reader::predicted_key`] recognises it
+/// where it stands with one to three word comparisons instead of comparing the quote, the
+/// name, the closing quote and the colon one after the other. Names longer than
+/// [`KeySpelling::MAX_NAME`] bytes have none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct KeySpelling {
+    words: [u64; 3],
+    masks: [u64; 3],
+    /// Bytes spelled: the name's and three.
+    len: usize,
+}
+
+impl KeySpelling {
+    /// The longest name with a spelling (24 bytes with its quotes and colon).
+    pub(crate) const MAX_NAME: usize = 21;
+
+    /// The spelling of `name`, a name JSON spells as its bytes (no escapes).
+    pub(crate) fn of(name: &str) -> Option<KeySpelling> {
+        if name.len() > Self::MAX_NAME {
+            return None;
+        }
+        let len = name.len() + 3;
+        let mut bytes = [0u8; 24];
+        bytes[0] = b'"';
+        bytes[1..len - 2].copy_from_slice(name.as_bytes());
+        bytes[len - 2] = b'"';
+        bytes[len - 1] = b':';
+        let mut words = [0u64; 3];
+        let mut masks = [0u64; 3];
+        for (i, chunk) in bytes.chunks_exact(8).enumerate() {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            words[i] = u64::from_le_bytes(word);
+            let spelled = len.saturating_sub(8 * i).min(8);
+            masks[i] = if spelled == 8 {
+                u64::MAX
+            } else {
+                (1u64 << (8 * spelled)) - 1
+            };
+        }
+        Some(KeySpelling { words, masks, len })
+    }
+
+    /// Whether `text` spells this key at `at`. `false` too when fewer bytes than the words
+    /// it compares follow `at` (the caller then compares byte by byte).
+    #[inline(always)]
+    fn is_at(&self, text: &[u8], at: usize) -> bool {
+        let word = |from: usize| -> Option<u64> {
+            Some(u64::from_le_bytes(
+                *text.get(at + from..)?.first_chunk::<8>()?,
+            ))
+        };
+        let Some(first) = word(0) else {
+            return false;
+        };
+        let mut differ = (first ^ self.words[0]) & self.masks[0];
+        if self.len > 8 {
+            let Some(second) = word(8) else {
+                return false;
+            };
+            differ |= (second ^ self.words[1]) & self.masks[1];
+            if self.len > 16 {
+                let Some(third) = word(16) else {
+                    return false;
+                };
+                differ |= (third ^ self.words[2]) & self.masks[2];
+            }
+        }
+        differ == 0
+    }
+}
+
 /// A string read from the document: borrowed when it has no escapes.
 pub(crate) enum JsonStr<'a> {
     Borrowed(&'a str),
@@ -894,6 +986,50 @@ pub(super) mod tests {
             leading_digits(b"1234567", 0),
             None,
             "fewer than eight bytes"
+        );
+    }
+
+    /// What [`KeySpelling::is_at`] must answer: whether `"name":` stands at `at`.
+    fn spelled_at(name: &str, text: &[u8], at: usize) -> bool {
+        text.get(at..)
+            .is_some_and(|rest| rest.starts_with(format!("\"{name}\":").as_bytes()))
+    }
+
+    #[test]
+    fn key_spellings_are_recognised_exactly_where_they_stand() {
+        // Names of every length with a spelling: one, two or three words, and their ends.
+        for len in 0..=KeySpelling::MAX_NAME {
+            let name: String = (0..len).map(|i| (b'a' + (i % 26) as u8) as char).collect();
+            let spelling = KeySpelling::of(&name).unwrap();
+            let key = format!("\"{name}\":");
+            // Enough text after the key for every word compared, and the exact end of it.
+            for tail in ["1234567890123456789012345", "1", ""] {
+                let text = format!("{key}{tail}");
+                assert_eq!(spelling.len, key.len());
+                let fits = text.len() >= key.len().div_ceil(8) * 8;
+                assert_eq!(spelling.is_at(text.as_bytes(), 0), fits, "{text:?}");
+            }
+            let text = format!("{key}1234567890123456789012345");
+            // Every single byte changed, the quote, the colon and the name's bytes alike.
+            for i in 0..key.len() {
+                let mut changed = text.clone().into_bytes();
+                changed[i] ^= 0x20;
+                assert!(!spelling.is_at(&changed, 0), "{name:?}, byte {i}");
+            }
+            // Another key, whitespace, a longer or shorter name, another position.
+            for other in [
+                format!("\"{name}\" :1234567890123456789012345"),
+                format!("\"{name}x\":1234567890123456789012345"),
+                format!(" {key}1234567890123456789012345"),
+            ] {
+                assert!(!spelling.is_at(other.as_bytes(), 0), "{other:?}");
+            }
+            assert!(spelling.is_at(format!(" {text}").as_bytes(), 1));
+            assert!(!spelling.is_at(text.as_bytes(), text.len() + 1));
+        }
+        assert_eq!(
+            KeySpelling::of(&"x".repeat(KeySpelling::MAX_NAME + 1)),
+            None
         );
     }
 
@@ -1328,6 +1464,26 @@ pub(super) mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        #[test]
+        fn key_spellings_match_the_text_byte_for_byte(
+            name in "[a-z_\\.é ]{0,21}",
+            text in "[a-z_\\.é \":]{0,40}",
+            at in 0usize..42,
+        ) {
+            // The name pattern may spell more than 21 bytes (é is two): those have none.
+            match KeySpelling::of(&name) {
+                Some(spelling) => {
+                    let expected = spelled_at(&name, text.as_bytes(), at)
+                        && text.len() >= at + spelling.len.div_ceil(8) * 8;
+                    prop_assert_eq!(spelling.is_at(text.as_bytes(), at), expected);
+                    // Planted in the text, with room after it, it is found.
+                    let planted = format!("{text}\"{name}\":{}", " ".repeat(24));
+                    prop_assert!(spelling.is_at(planted.as_bytes(), text.len()));
+                }
+                None => prop_assert!(name.len() > KeySpelling::MAX_NAME),
+            }
+        }
 
         #[test]
         fn documents_read_exactly_as_the_reference(doc in document(), before in space(), after in space()) {

@@ -8,14 +8,31 @@
 //! as its text says (a planned key is one whose bytes, closing quote included, are exactly
 //! the planned text).
 
-use super::json_reader::{JsonStr, Reader};
+use super::json_reader::{JsonStr, KeySpelling, Reader};
 
 /// Objects with more keys than this are not planned (their keys are read one by one).
 const MAX_PLANNED_KEYS: usize = 64;
 
 /// The planned keys of one kind of object. `T` is what a key means to the reader.
 pub(crate) struct KeyPlan<T> {
-    keys: Vec<(Box<str>, T)>,
+    keys: Vec<PlannedKey<T>>,
+}
+
+/// A planned key: its text, its [`KeySpelling`] and what it means.
+struct PlannedKey<T> {
+    text: Box<str>,
+    spelling: Option<KeySpelling>,
+    meaning: T,
+}
+
+impl<T: Copy> Clone for PlannedKey<T> {
+    fn clone(&self) -> Self {
+        PlannedKey {
+            text: self.text.clone(),
+            spelling: self.spelling,
+            meaning: self.meaning,
+        }
+    }
 }
 
 impl<T> KeyPlan<T> {
@@ -37,7 +54,7 @@ pub(crate) struct PlannedKeys<'p, T> {
     /// How many keys so far were the planned ones, in order.
     matched: usize,
     /// The object's keys once one left the plan (`None` while all follow it).
-    read: Option<Vec<(Box<str>, T)>>,
+    read: Option<Vec<PlannedKey<T>>>,
     /// Whether every key read off the plan can be recognised by its bytes (none had escapes).
     recordable: bool,
 }
@@ -58,25 +75,25 @@ impl<'p, T: Copy> PlannedKeys<'p, T> {
     #[inline]
     pub(crate) fn next(&mut self, r: &mut Reader<'_>, classify: impl Fn(&str) -> T) -> Option<T> {
         if self.read.is_none() {
-            if let Some((text, meaning)) = self.plan.keys.get(self.matched)
-                && r.predicted_key(text)?
+            if let Some(key) = self.plan.keys.get(self.matched)
+                && r.predicted_key(&key.text, &key.spelling)?
             {
                 self.matched += 1;
-                return Some(*meaning);
+                return Some(key.meaning);
             }
             let mut read = Vec::with_capacity(self.plan.keys.len().max(self.matched + 1));
-            read.extend(
-                self.plan.keys[..self.matched]
-                    .iter()
-                    .map(|(text, meaning)| (text.clone(), *meaning)),
-            );
+            read.extend_from_slice(&self.plan.keys[..self.matched]);
             self.read = Some(read);
         }
         let key = r.key()?;
         let meaning = classify(key.as_str());
         if let (Some(read), JsonStr::Borrowed(text)) = (&mut self.read, &key) {
             // A borrowed key had no escapes: its bytes are its text.
-            read.push((Box::from(*text), meaning));
+            read.push(PlannedKey {
+                text: Box::from(*text),
+                spelling: KeySpelling::of(text),
+                meaning,
+            });
         } else {
             self.recordable = false;
         }
@@ -122,7 +139,7 @@ mod tests {
     }
 
     fn planned(plan: &KeyPlan<usize>) -> Vec<&str> {
-        plan.keys.iter().map(|(k, _)| &**k).collect()
+        plan.keys.iter().map(|k| &*k.text).collect()
     }
 
     #[test]

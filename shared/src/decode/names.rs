@@ -10,6 +10,7 @@
 //! confirmed by comparing the text, so two different names are never confused. Its memory is
 //! bounded by [`SLOTS`] names whatever the data.
 
+use super::json_reader::KeySpelling;
 use crate::value::FieldName;
 
 /// Slots of the cache: far more than the columns of a typical table (with its Debezium
@@ -59,8 +60,11 @@ impl RecentNames {
 /// (the recorded order has no duplicates).
 #[derive(Default)]
 pub(super) struct LastKeys {
-    by_depth: Vec<Vec<FieldName>>,
+    by_depth: Vec<PredictedKeys>,
 }
+
+/// An object's predicted keys in order, each with its spelling (see [`KeySpelling`]).
+pub(super) type PredictedKeys = Vec<(FieldName, Option<KeySpelling>)>;
 
 /// Objects nested deeper than this are not predicted.
 const PREDICTED_DEPTHS: usize = 4;
@@ -77,7 +81,7 @@ impl LastKeys {
 
     /// The keys recorded for `depth` (empty if none), lent until [`LastKeys::put`] or
     /// [`LastKeys::give_back`].
-    pub(super) fn take(&mut self, depth: u32) -> Vec<FieldName> {
+    pub(super) fn take(&mut self, depth: u32) -> PredictedKeys {
         match self.by_depth.get_mut(depth as usize) {
             Some(keys) => std::mem::take(keys),
             None => Vec::new(),
@@ -85,7 +89,7 @@ impl LastKeys {
     }
 
     /// Returns keys [`LastKeys::take`] lent, unchanged (they were checked when recorded).
-    pub(super) fn give_back(&mut self, depth: u32, keys: Vec<FieldName>) {
+    pub(super) fn give_back(&mut self, depth: u32, keys: PredictedKeys) {
         if let Some(slot) = self.by_depth.get_mut(depth as usize) {
             *slot = keys;
         }
@@ -105,7 +109,13 @@ impl LastKeys {
         if self.by_depth.len() <= depth {
             self.by_depth.resize_with(depth + 1, Vec::new);
         }
-        self.by_depth[depth] = keys;
+        self.by_depth[depth] = keys
+            .into_iter()
+            .map(|name| {
+                let spelling = KeySpelling::of(&name);
+                (name, spelling)
+            })
+            .collect();
     }
 }
 
@@ -171,13 +181,24 @@ mod tests {
     fn key_orders_are_kept_per_depth_and_only_for_plain_names() {
         let mut last = LastKeys::default();
         let keys = |names: &[&str]| names.iter().map(|n| FieldName::from(*n)).collect();
+        let predicted = |names: &[&str]| -> PredictedKeys {
+            names
+                .iter()
+                .map(|n| (FieldName::from(*n), KeySpelling::of(n)))
+                .collect()
+        };
         last.put(1, keys(&["id", "name"]));
         last.put(0, keys(&["op"]));
-        assert_eq!(last.take(1), keys(&["id", "name"]));
+        assert_eq!(last.take(1), predicted(&["id", "name"]));
         assert!(last.take(1).is_empty(), "lent, not copied");
-        last.give_back(1, keys(&["id", "name"]));
-        assert_eq!(last.take(1), keys(&["id", "name"]));
-        assert_eq!(last.take(0), keys(&["op"]));
+        last.give_back(1, predicted(&["id", "name"]));
+        assert_eq!(last.take(1), predicted(&["id", "name"]));
+        assert_eq!(last.take(0), predicted(&["op"]));
+        // Names too long to spell are predicted all the same.
+        let long = "a_column_name_of_22_by";
+        assert_eq!(long.len(), KeySpelling::MAX_NAME + 1);
+        last.put(1, keys(&[long]));
+        assert_eq!(last.take(1), vec![(FieldName::from(long), None)]);
         assert!(last.take(3).is_empty());
         for escaped in ["a\"b", "a\\b", "a\nb", "\u{1}"] {
             last.put(2, keys(&["id", escaped]));
