@@ -201,7 +201,11 @@ impl TableRows {
             // share name allocations: most columns are found at `i` by pointer. A name equal
             // to a learnt one needs no renaming (learnt names are renamed ones).
             match self.data_fields.get_mut(i) {
-                Some(f) if same_name(&f.name, name) => observe(&mut f.ty, value),
+                Some(f) if same_name(&f.name, name) => {
+                    if !holds(&f.ty, value) {
+                        observe(&mut f.ty, value)
+                    }
+                }
                 _ => {
                     let name = data_column_field_name(name);
                     observe_field(&mut self.data_fields, &name, |ty| observe(ty, value))
@@ -237,6 +241,23 @@ fn observe_field(fields: &mut Vec<Field>, name: &FieldName, update: impl FnOnce(
             fields.push(Field::new(name.clone(), ty));
         }
     }
+}
+
+/// Whether `ty` already holds the scalar `value` (or `value` is null): what most values of a
+/// column are, checked inline before [`observe`] is called. `false` for nested values.
+#[inline(always)]
+fn holds(ty: &ColumnType, value: &Value) -> bool {
+    use ColumnType as T;
+    matches!(
+        (ty, value),
+        (_, Value::Null)
+            | (T::Int64 | T::Float64, Value::Int(_))
+            | (T::String, Value::String(_))
+            | (T::Boolean, Value::Bool(_))
+            | (T::Float64, Value::Float(_))
+            | (T::Timestamp, Value::Timestamp(_))
+            | (T::Json, _)
+    )
 }
 
 /// Widens `ty` so that it holds `value`, without allocating when it already does.
@@ -301,6 +322,52 @@ mod tests {
             vec![],
             vec![Arc::from("topic")].into(),
         )
+    }
+
+    #[test]
+    fn the_inline_check_only_passes_values_observe_would_not_change() {
+        let types = [
+            ColumnType::Null,
+            ColumnType::Boolean,
+            ColumnType::Int32,
+            ColumnType::Int64,
+            ColumnType::Float64,
+            ColumnType::String,
+            ColumnType::Timestamp,
+            ColumnType::Date,
+            ColumnType::Json,
+            ColumnType::Decimal {
+                precision: 10,
+                scale: 2,
+            },
+            ColumnType::List(Box::new(ColumnType::Int64)),
+            ColumnType::Struct(vec![Field::new("a", ColumnType::Int64)]),
+        ];
+        let values = [
+            Value::Null,
+            Value::Bool(true),
+            Value::Int(1),
+            Value::Float(1.5),
+            Value::String("x".into()),
+            Value::Timestamp(1),
+            Value::Date(1),
+            Value::Decimal(1),
+            Value::List(vec![Value::Int(1)]),
+            Value::Struct(vec![("a".into(), Value::String("y".into()))]),
+        ];
+        let mut passed = 0;
+        for ty in &types {
+            for value in &values {
+                if holds(ty, value) {
+                    passed += 1;
+                    let mut observed = ty.clone();
+                    observe(&mut observed, value);
+                    assert_eq!(&observed, ty, "{value:?}");
+                }
+            }
+        }
+        // Nulls for every type, six common scalar cases, and anything in a JSON column.
+        assert_eq!(passed, types.len() + 6 + values.len() - 1);
     }
 
     #[test]
